@@ -1,0 +1,1 @@
+"""Pure algorithms on arrays and tensors: no HTTP, no files, no GIMP."""

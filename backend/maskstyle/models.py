@@ -1,0 +1,114 @@
+"""The registry of weight files: what each is, where it comes from, how to check it.
+
+Weights are only ever loaded from files named here, after a size and SHA-256 check,
+with `torch.load(weights_only=True)`. Request data never names a weight file.
+
+torchvision publishes its files with the first 8 hex digits of their SHA-256 in the
+name (the same check torch.hub makes); where the full digest is known it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelError
+from .paths import models_dir
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    name: str          # registry key, e.g. "vgg19"
+    filename: str
+    url: str
+    sha256: str        # full digest, or the leading hex digits torchvision publishes
+    size: int          # bytes; torchvision publishes MiB to 3 decimals, hence the tolerance
+    size_tolerance: int
+    purpose: str
+
+    @property
+    def path(self) -> Path:
+        return models_dir() / self.filename
+
+
+REGISTRY: dict[str, WeightFile] = {
+    w.name: w
+    for w in (
+        WeightFile(
+            name="vgg19",
+            filename="vgg19-dcbb9e9d.pth",
+            url="https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+            sha256="dcbb9e9d",
+            size=574_673_361,
+            size_tolerance=1_000,
+            purpose="VGG-19 ImageNet features for style transfer",
+        ),
+        WeightFile(
+            name="deeplabv3",
+            filename="deeplabv3_resnet50_coco-cd0a2569.pth",
+            url="https://download.pytorch.org/models/deeplabv3_resnet50_coco-cd0a2569.pth",
+            sha256="cd0a2569",
+            size=168_312_545,
+            size_tolerance=1_000,
+            purpose="DeepLabV3 ResNet-50 (COCO, VOC labels) for Select Subject",
+        ),
+    )
+}
+
+
+def entry(name: str) -> WeightFile:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ModelError(f"unknown model '{name}'; known: {', '.join(REGISTRY)}") from None
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def install_hint(w: WeightFile) -> str:
+    return f"install it with 'maskstyle models install {w.name}' (or download {w.url} to {w.path})"
+
+
+def verify(w: WeightFile, path: Path | None = None) -> Path:
+    """Check a weight file's size and hash; return its path or raise ModelError."""
+    path = path or w.path
+    if not path.is_file():
+        raise ModelError(f"the {w.name} weights are not installed: {install_hint(w)}")
+    size = path.stat().st_size
+    if abs(size - w.size) > w.size_tolerance:
+        raise ModelError(
+            f"the {w.name} weight file {path} has the wrong size ({size} bytes, expected about "
+            f"{w.size}); it is incomplete or not the right file: delete it and {install_hint(w)}"
+        )
+    if not sha256_of(path).startswith(w.sha256.lower()):
+        raise ModelError(
+            f"the {w.name} weight file {path} is corrupt (SHA-256 does not match): "
+            f"delete it and {install_hint(w)}"
+        )
+    return path
+
+
+def is_installed(name: str) -> bool:
+    """True when the file exists with the right size (the cheap check; hashing is `verify`)."""
+    w = entry(name)
+    return w.path.is_file() and abs(w.path.stat().st_size - w.size) <= w.size_tolerance
+
+
+def load_state_dict(name: str):
+    """Verify, then load a registered weight file as tensors only."""
+    import torch
+
+    w = entry(name)
+    path = verify(w)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ModelError(f"the {w.name} weight file {path} could not be read ({exc}); "
+                         f"delete it and {install_hint(w)}") from None
