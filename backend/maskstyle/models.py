@@ -112,3 +112,55 @@ def load_state_dict(name: str):
     except Exception as exc:
         raise ModelError(f"the {w.name} weight file {path} could not be read ({exc}); "
                          f"delete it and {install_hint(w)}") from None
+
+
+def download(w: WeightFile, progress=None, url: str | None = None, timeout: float = 30.0) -> Path:
+    """Fetch a weight file with resume, verify it, and move it into place.
+
+    The download goes to `<file>.part`; an interrupted run resumes from there with an
+    HTTP Range request. A file that fails the check is deleted, never left in place.
+    """
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    target = w.path
+    if target.is_file():
+        try:
+            return verify(w)
+        except ModelError:
+            target.unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url or w.url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            if have and response.status != 206:  # the server ignored the range: start over
+                have = 0
+            total = have + int(response.headers.get("Content-Length") or 0) or w.size
+            with part.open("ab" if have else "wb") as f:
+                while block := response.read(1 << 20):
+                    f.write(block)
+                    have += len(block)
+                    if progress:
+                        progress(min(1.0, have / total), "downloading")
+            if have < total:
+                raise ConnectionError(f"the connection closed after {have} of {total} bytes")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # range past the end: the part file is complete
+            pass
+        else:
+            raise ModelError(f"could not download {w.name} from {url or w.url}: HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ModelError(f"could not download {w.name} from {url or w.url} ({reason}); "
+                         "run the same command again to resume, or use the built-in encoder") from None
+    try:
+        verify(w, part)
+    except ModelError:
+        part.unlink(missing_ok=True)
+        raise ModelError(f"the downloaded {w.name} file failed its size/SHA-256 check and was "
+                         "deleted; run the command again") from None
+    part.replace(target)
+    return target

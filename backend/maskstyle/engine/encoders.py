@@ -29,6 +29,8 @@ def _mirror(op: nn.Module, mask: torch.Tensor) -> torch.Tensor:
     if isinstance(op, nn.Conv2d):
         k, s, p = op.kernel_size, op.stride, op.padding
         return F.avg_pool2d(mask, k, s, p, count_include_pad=False)
+    if isinstance(op, BlurPool):
+        return F.avg_pool2d(mask, 3, 2, 1, count_include_pad=False)
     if isinstance(op, (nn.MaxPool2d, nn.AvgPool2d)):
         return F.avg_pool2d(mask, op.kernel_size, op.stride, op.padding, ceil_mode=op.ceil_mode)
     return mask
@@ -83,21 +85,39 @@ class VGG19Encoder(Encoder):
     def __init__(self, state_dict: dict):
         from torchvision.models import vgg19
 
-        net = vgg19(weights=None)
+        # Only the convolutional part is used; the classifier's weights are not needed.
+        body = vgg19(weights=None).features[:30]
+        prefix = "features."
+        wanted = {k: v for k, v in state_dict.items() if k.startswith(prefix)
+                  and int(k[len(prefix):].split(".")[0]) < 30}
         try:
-            net.load_state_dict(state_dict)
-        except (RuntimeError, KeyError) as exc:
+            body.load_state_dict({k[len(prefix):]: v for k, v in wanted.items()}, strict=True)
+        except (RuntimeError, KeyError, ValueError) as exc:
             raise models.ModelError(
-                f"the vgg19 weight file does not fit torchvision's VGG-19 ({str(exc)[:200]}); "
+                f"the vgg19 weight file does not fit torchvision's VGG-19 ({str(exc)[:160]}); "
                 f"delete it and {models.install_hint(models.entry('vgg19'))}"
             ) from None
-        body = net.features[:30]
         super().__init__(body, self.TAPS,
                          ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "relu4_2")
 
     @classmethod
     def from_registry(cls) -> "VGG19Encoder":
         return cls(models.load_state_dict("vgg19"))
+
+
+class BlurPool(nn.Module):
+    """Halve with a [1 2 1] binomial blur first (Zhang 2019): plain 2x2 pooling leaves
+    a blocky 2x2 pattern in the gradients, which the optimised image then shows."""
+
+    def __init__(self):
+        super().__init__()
+        k = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("kernel", (k[:, None] * k[None, :] / 16.0).view(1, 1, 3, 3))
+
+    def forward(self, x):
+        c = x.shape[1]
+        x = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        return F.conv2d(x, self.kernel.expand(c, 1, 3, 3), stride=2, groups=c)
 
 
 def _random_filters(in_ch: int, per_size: int, sizes: tuple[int, ...],
@@ -120,34 +140,37 @@ class BuiltinEncoder(nn.Module):
 
     Level l sees the image average-pooled by 2**l, so the deepest level's filters span
     about 8 x 7 = 56 pixels, the scale of brush strokes. Each level mixes 1x1 filters
-    (colour) with 3x3, 5x5 and 7x7 zero-mean filters (texture), then a ReLU. The filters
-    come from a fixed seed: the same on every machine, independent of the user's seed.
+    (colour) with zero-mean 3x3 to 7x7 filters (texture), then a ReLU; the full-resolution
+    level keeps to small kernels because it costs the most. The filters come from a fixed
+    seed: the same on every machine, independent of the user's seed.
     """
 
     name = "builtin"
     SEED = 20170424
-    SIZES = (1, 3, 5, 7)
+    SIZES = ((1, 3), (1, 3, 5), (1, 3, 5, 7), (1, 3, 5, 7))
 
     def __init__(self, per_size: int = 32, levels: int = 4):
         super().__init__()
         gen = torch.Generator().manual_seed(self.SEED)
         self.convs = nn.ModuleList()
-        for _ in range(levels):
-            weight = _random_filters(3, per_size, self.SIZES, gen)
+        for level in range(levels):
+            weight = _random_filters(3, per_size, self.SIZES[min(level, len(self.SIZES) - 1)], gen)
             conv = nn.Conv2d(3, weight.shape[0], weight.shape[-1], padding=weight.shape[-1] // 2,
                              bias=False, padding_mode="reflect")
             conv.weight.data.copy_(weight)
             self.convs.append(conv)
-        self.pool = nn.AvgPool2d(2, 2)
+        self.pool = BlurPool()
         self.requires_grad_(False).eval()
-        self.style_layers = tuple(f"level{l}" for l in range(levels))
+        self.style_layers = ("pixels",) + tuple(f"level{l}" for l in range(levels))
         self.content_layer = "level2" if levels > 2 else self.style_layers[-1]
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         image = (x - self.mean) / self.std
-        out = {}
+        # The colours themselves, with a constant channel: their Gram holds the colour
+        # means and covariance, which random texture filters pin down only loosely.
+        out = {"pixels": torch.cat([image, torch.ones_like(image[:, :1])], dim=1)}
         for level, conv in enumerate(self.convs):
             if level:
                 image = self.pool(image)
@@ -156,7 +179,7 @@ class BuiltinEncoder(nn.Module):
 
     @torch.no_grad()
     def carry_mask(self, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = {}
+        out = {"pixels": mask}
         for level, conv in enumerate(self.convs):
             if level:
                 mask = _mirror(self.pool, mask)

@@ -59,7 +59,7 @@ class StylizeOptions:
     margin: float = 0.15            # context around the selection, as a share of its size
     style_weight: float = 20.0
     content_weight: float = 1.0
-    tv_weight: float = 2.0
+    tv_weight: float = 10.0
     device: str | None = None
 
     def validate(self) -> None:
@@ -244,6 +244,9 @@ def stylize(image: np.ndarray, mask: np.ndarray, style: np.ndarray,
     else:
         content_work = content_full
     gen = torch.Generator().manual_seed(options.seed)
+    style_t = to_tensor(style, device)
+    if options.preserve_color:
+        style_t = color.luminance(style_t)
     weight = options.style_weight * options.strength ** 2
 
     x = None
@@ -262,8 +265,7 @@ def stylize(image: np.ndarray, mask: np.ndarray, style: np.ndarray,
         with torch.no_grad():
             content_target = encoder(content)[encoder.content_layer]
         if x is None:
-            noise = torch.randn(content.shape, generator=gen).to(device)
-            x = (content + 0.02 * noise * m).clamp(0, 1)
+            x = _initial_image(content, m, resize(style_t, size), gen)
         else:
             x = resize(x, size)
 
@@ -286,6 +288,22 @@ def stylize(image: np.ndarray, mask: np.ndarray, style: np.ndarray,
     tracker.finish()
     layer = Layer(layer_name, x0, y0, result_np, mask_np.copy())
     return StylizeResult(composite, [layer], encoder.name, str(device))
+
+
+def _initial_image(content, mask, style, gen):
+    """The content with the selected part moved to the style's colours, plus seeded noise.
+
+    Starting from the style's palette lets the optimisation spend itself on texture.
+    """
+    inside = mask > 0.5
+    if inside.sum() < 4:
+        inside = mask > 0
+    sel = content[:, :, inside[0, 0]].unsqueeze(-1)
+    matched = ((content - sel.mean(dim=2, keepdim=True)) / (sel.std(dim=2, keepdim=True) + 1e-3)
+               * style.std(dim=(2, 3), keepdim=True) + style.mean(dim=(2, 3), keepdim=True))
+    noise = torch.randn(content.shape, generator=gen).to(content.device)
+    x = content + mask * (matched - content) + 0.02 * noise * mask
+    return x.clamp(0, 1)
 
 
 def _no_upscale(content: torch.Tensor, size):

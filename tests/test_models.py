@@ -1,0 +1,149 @@
+"""The weights registry and the VGG-19 loader, with weight files the tests write themselves."""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import threading
+
+import pytest
+import torch
+
+from maskstyle import models
+from maskstyle.engine.encoders import VGG19Encoder, load_encoder
+from maskstyle.errors import ModelError
+
+
+def _register_test_file(monkeypatch, tmp_path, name: str, payload: bytes | None = None):
+    """Point the registry entry `name` at a test-made file in a temporary models dir."""
+    monkeypatch.setenv("MASKSTYLE_MODELS_DIR", str(tmp_path))
+    w = models.REGISTRY[name]
+    path = tmp_path / w.filename
+    if payload is not None:
+        path.write_bytes(payload)
+    entry = dataclasses.replace(w, sha256=models.sha256_of(path), size=path.stat().st_size,
+                                size_tolerance=0)
+    monkeypatch.setitem(models.REGISTRY, name, entry)
+    return entry
+
+
+@pytest.fixture(scope="module")
+def vgg_features_bytes(tmp_path_factory):
+    """VGG-19's convolutional weights with torchvision's keys and shapes (random values)."""
+    from torchvision.models import vgg19
+
+    torch.manual_seed(0)
+    state = {k: v for k, v in vgg19(weights=None).state_dict().items() if k.startswith("features.")}
+    path = tmp_path_factory.mktemp("w") / "vgg.pth"
+    torch.save(state, path)
+    return path.read_bytes()
+
+
+def test_vgg19_loads_a_correct_file_and_taps_its_layers(monkeypatch, tmp_path, vgg_features_bytes):
+    _register_test_file(monkeypatch, tmp_path, "vgg19", vgg_features_bytes)
+    assert models.is_installed("vgg19")
+    enc = load_encoder("vgg19")
+    feats = enc(torch.rand(1, 3, 64, 64))
+    masks = enc.carry_mask(torch.ones(1, 1, 64, 64))
+    assert feats["relu1_1"].shape == (1, 64, 64, 64)
+    assert feats["relu5_1"].shape == (1, 512, 4, 4)
+    for name in enc.style_layers:
+        assert masks[name].shape[-2:] == feats[name].shape[-2:]
+
+
+def test_vgg19_refuses_a_corrupt_file(monkeypatch, tmp_path, vgg_features_bytes):
+    w = _register_test_file(monkeypatch, tmp_path, "vgg19", vgg_features_bytes)
+    data = bytearray(vgg_features_bytes)
+    data[len(data) // 2] ^= 0xFF  # same size, one flipped byte
+    w.path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="corrupt.*maskstyle models install vgg19"):
+        VGG19Encoder.from_registry()
+
+
+def test_vgg19_refuses_a_truncated_file(monkeypatch, tmp_path, vgg_features_bytes):
+    w = _register_test_file(monkeypatch, tmp_path, "vgg19", vgg_features_bytes)
+    w.path.write_bytes(vgg_features_bytes[:1000])
+    with pytest.raises(ModelError, match="wrong size"):
+        VGG19Encoder.from_registry()
+
+
+def test_vgg19_refuses_a_file_with_other_shapes(monkeypatch, tmp_path):
+    torch.save({"features.0.weight": torch.zeros(8, 3, 3, 3)}, tmp_path / "bad.pth")
+    _register_test_file(monkeypatch, tmp_path, "vgg19", (tmp_path / "bad.pth").read_bytes())
+    with pytest.raises(ModelError, match="does not fit"):
+        VGG19Encoder.from_registry()
+
+
+def test_missing_vgg19_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setenv("MASKSTYLE_MODELS_DIR", str(tmp_path))
+    assert not models.is_installed("vgg19")
+    with pytest.raises(ModelError, match="not installed.*maskstyle models install vgg19"):
+        load_encoder("vgg19")
+    assert load_encoder("auto").name == "builtin"
+
+
+class _Server:
+    """A loopback HTTP server for one file, with Range support, optionally cut short."""
+
+    def __init__(self, payload: bytes, cut_at: int | None = None):
+        outer = self
+        self.payload, self.cut_at, self.requests = payload, cut_at, []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                rng = self.headers.get("Range")
+                outer.requests.append(rng)
+                start = int(rng.split("=")[1].rstrip("-")) if rng else 0
+                body = outer.payload[start:]
+                self.send_response(206 if rng else 200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if outer.cut_at is not None and not rng:
+                    self.wfile.write(body[:outer.cut_at])  # the connection drops midway
+                    return
+                self.wfile.write(body)
+
+        self.httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/w.pth"
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def test_download_resumes_and_verifies(monkeypatch, tmp_path):
+    payload = bytes(range(256)) * 4000
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "w").write_bytes(payload)
+    monkeypatch.setenv("MASKSTYLE_MODELS_DIR", str(tmp_path / "models"))
+    entry = dataclasses.replace(models.REGISTRY["vgg19"], sha256=models.sha256_of(src / "w"),
+                                size=len(payload), size_tolerance=0)
+    server = _Server(payload, cut_at=100_000)
+    try:
+        with pytest.raises(ModelError, match="resume|could not download|failed"):
+            models.download(entry, url=server.url, timeout=5)
+        assert not entry.path.exists()  # nothing half-written in place
+        server.cut_at = None
+        path = models.download(entry, url=server.url, timeout=5)
+        assert path.read_bytes() == payload
+        assert server.requests[-1] and server.requests[-1].startswith("bytes=")  # it resumed
+    finally:
+        server.close()
+
+
+def test_download_with_wrong_hash_leaves_nothing(monkeypatch, tmp_path):
+    monkeypatch.setenv("MASKSTYLE_MODELS_DIR", str(tmp_path))
+    payload = b"x" * 5000
+    entry = dataclasses.replace(models.REGISTRY["vgg19"], sha256="00" * 32, size=len(payload),
+                                size_tolerance=0)
+    server = _Server(payload)
+    try:
+        with pytest.raises(ModelError, match="SHA-256"):
+            models.download(entry, url=server.url, timeout=5)
+    finally:
+        server.close()
+    assert list(tmp_path.iterdir()) == []
