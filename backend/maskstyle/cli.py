@@ -77,7 +77,12 @@ def cmd_stylize(args) -> int:
     if args.server:
         from .client import Client
 
-        result = Client(args.server, args.token).stylize(content, mask, args.style, options, name)
+        bar, update = _progress_bar("stylize")
+        try:
+            result = Client(args.server, args.token).stylize(content, mask, args.style, options,
+                                                             name, progress=update)
+        finally:
+            bar.close()
     else:
         bar, update = _progress_bar("stylize")
         try:
@@ -136,6 +141,27 @@ def cmd_models(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from .config import config_path, load_config, write_config
+    from .server.app import LOOPBACK_NAMES, Settings, create_app
+
+    config = load_config(create=True)
+    port = args.port or config.port
+    if port != config.port:  # remember it, so the plug-in and the client find this backend
+        data = json.loads(config_path().read_text())
+        write_config({**data, "port": port})
+    if args.host not in LOOPBACK_NAMES:
+        print(f"maskstyle: warning: listening on {args.host}; requests are still only accepted "
+              "when addressed to a loopback name", file=sys.stderr)
+    app = create_app(Settings(token=config.token, port=port,
+                              max_queued=int(os.environ.get("MASKSTYLE_MAX_QUEUED", "8"))))
+    print(f"maskstyle backend on http://{args.host}:{port} (config: {config_path()})", flush=True)
+    uvicorn.run(app, host=args.host, port=port, log_level=args.log_level)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="maskstyle", description=__doc__)
     p.add_argument("--version", action="version", version=f"maskstyle {__version__}")
@@ -164,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="maskstyle-demo", help="folder for the results")
     d.add_argument("--quality", default="fast", choices=["fast", "balanced", "best"])
     d.set_defaults(func=cmd_demo)
+
+    v = sub.add_parser("serve", help="run the backend that the GIMP plug-in talks to")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, help="default: the port in the config file")
+    v.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    v.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("models", help="list, install or verify model weights")
     m.add_argument("action", choices=["list", "install", "verify"])

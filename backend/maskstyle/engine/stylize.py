@@ -114,7 +114,7 @@ class StylizeResult:
 def to_tensor(array: np.ndarray, device) -> torch.Tensor:
     """uint8 (H, W, C) or (H, W) -> float (1, C, H, W) in [0, 1]."""
     t = torch.from_numpy(np.ascontiguousarray(array)).to(device=device, dtype=torch.float32) / 255.0
-    return t.unsqueeze(0).unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1).unsqueeze(0)
+    return t.unsqueeze(0).unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
 def to_uint8(t: torch.Tensor) -> np.ndarray:
@@ -277,7 +277,7 @@ def stylize(image: np.ndarray, mask: np.ndarray, style: np.ndarray,
                     + options.tv_weight * tv_loss(img))
 
         tracker.set_stage(f"stylizing, scale {level + 1}/{len(plan.scales)}")
-        x = _optimise(x.clone(), loss_fn, iters, options.optimizer, tracker)
+        x = _optimise(x.clone(memory_format=torch.contiguous_format), loss_fn, iters, options.optimizer, tracker)
 
     tracker.set_stage("compositing")
     out = resize(x, tuple(content_full.shape[-2:]))

@@ -1,0 +1,259 @@
+"""The backend over real HTTP on loopback: jobs, cancel, auth, Host check, limits, errors."""
+
+from __future__ import annotations
+
+import http.client as httpclient
+import io
+import json
+import os
+import struct
+import time
+import zlib
+
+import numpy as np
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings, strategies as st
+from PIL import Image
+
+from conftest import make_content, make_mask, make_style
+from maskstyle.client import Client
+from maskstyle.engine.stylize import StylizeOptions
+from maskstyle.errors import Cancelled, InputError
+from server_process import Backend
+
+QUICK = {"quality": "fast", "iterations": 2, "max_side": 48, "encoder": "builtin"}
+SLOW = {"quality": "fast", "iterations": 1000, "max_side": 64, "encoder": "builtin"}
+
+
+def png(array) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+FILES = {"image": png(make_content()), "mask": png(make_mask()), "style": png(make_style())}
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    b = Backend(tmp_path_factory.mktemp("cfg"), env={"MASKSTYLE_MAX_QUEUED": "2"})
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def http(backend):
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {backend.token}"
+    return s
+
+
+def submit(http, backend, op="stylize", params=None, files=None):
+    parts = {"request": (None, json.dumps({"op": op, "params": params if params is not None else QUICK}))}
+    for name, data in (FILES if files is None else files).items():
+        parts[name] = (f"{name}.png", data)
+    return http.post(backend.url + "/v1/jobs", files=parts, timeout=30)
+
+
+def wait(http, backend, job_id, states=("done", "failed", "cancelled"), timeout=120):
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st_ = http.get(f"{backend.url}/v1/jobs/{job_id}", timeout=10).json()
+        seen.append(st_)
+        if st_["state"] in states:
+            return st_, seen
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} stuck in {seen[-1]}")
+
+
+def test_config_file_is_private(backend):
+    assert (os.stat(backend.config_dir / "config.json").st_mode & 0o777) == 0o600
+
+
+def test_stylize_job_end_to_end(http, backend):
+    r = submit(http, backend)
+    assert r.status_code == 202, r.text
+    final, seen = wait(http, backend, r.json()["id"])
+    assert final["state"] == "done" and final["progress"] == 1.0 and final["error"] is None
+    progress = [s["progress"] for s in seen]
+    assert progress == sorted(progress)
+    manifest = http.get(f"{backend.url}/v1/jobs/{final['id']}/result").json()
+    assert manifest["encoder"] == "builtin" and manifest["device"] == "cpu"
+    (layer,) = manifest["layers"]
+    assert {"name", "x", "y", "width", "height", "opacity", "mode", "url"} <= layer.keys()
+    rgba = np.asarray(Image.open(io.BytesIO(http.get(backend.url + layer["url"]).content)))
+    assert rgba.shape == (layer["height"], layer["width"], 4)
+    assert requests.get(backend.url + layer["url"]).status_code == 401  # layers need the token too
+
+
+def test_second_job_with_the_same_style_reuses_the_targets(http, backend):
+    before = http.get(backend.url + "/v1/info").json()["cache"]
+    wait(http, backend, submit(http, backend).json()["id"])
+    wait(http, backend, submit(http, backend).json()["id"])
+    after = http.get(backend.url + "/v1/info").json()["cache"]
+    assert after["hits"] >= before["hits"] + 2
+
+
+def test_cancel_a_running_job(http, backend):
+    job_id = submit(http, backend, params=SLOW).json()["id"]
+    wait(http, backend, job_id, states=("running",))
+    assert http.delete(f"{backend.url}/v1/jobs/{job_id}").status_code == 200
+    final, _ = wait(http, backend, job_id, timeout=20)
+    assert final["state"] == "cancelled"
+    assert http.get(f"{backend.url}/v1/jobs/{job_id}/result").status_code == 409
+
+
+def test_full_queue_answers_429_then_recovers(http, backend):
+    running = submit(http, backend, params=SLOW).json()["id"]
+    wait(http, backend, running, states=("running",))
+    queued = [submit(http, backend, params=SLOW) for _ in range(2)]
+    assert all(r.status_code == 202 for r in queued)
+    r = submit(http, backend, params=SLOW)
+    assert r.status_code == 429 and "busy" in r.json()["error"]["message"]
+    for job_id in [running] + [q.json()["id"] for q in queued]:
+        http.delete(f"{backend.url}/v1/jobs/{job_id}")
+    final, _ = wait(http, backend, queued[-1].json()["id"], timeout=20)
+    assert final["state"] == "cancelled"
+
+
+@pytest.mark.parametrize("headers,status", [({}, 401), ({"Authorization": "Bearer wrong"}, 401),
+                                            ({"Authorization": "Basic abc"}, 401)])
+def test_token_is_required(backend, headers, status):
+    r = requests.get(backend.url + "/v1/info", headers=headers)
+    assert r.status_code == status and r.json()["error"]["code"] == "unauthorized"
+    assert requests.get(backend.url + "/v1/health").status_code == 200  # health is open
+
+
+@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1.evil.example", "localhost:1", "10.0.0.1"])
+def test_foreign_host_is_refused(http, backend, host):
+    r = http.get(backend.url + "/v1/info", headers={"Host": host})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden_host"
+
+
+def _png_header_only(width, height):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("case,status,words", [
+    ("corrupt_png", 400, "not a readable image"),
+    ("truncated_png", 400, "truncated or corrupt"),
+    ("mask_size", 400, "same size"),
+    ("empty_mask", 400, "empty"),
+    ("huge_header", 400, "over the limit"),
+    ("bad_strength", 400, "strength"),
+    ("bad_quality", 400, "quality"),
+    ("unknown_param", 400, "unknown parameter 'weights_path'"),
+    ("unknown_op", 400, "unknown op"),
+    ("missing_style", 400, "'style' file part is missing"),
+])
+def test_bad_requests_get_clear_4xx(http, backend, case, status, words):
+    files, params, op = dict(FILES), dict(QUICK), "stylize"
+    if case == "corrupt_png":
+        files["image"] = b"\x89PNG\r\n\x1a\n" + b"garbage" * 50
+    elif case == "truncated_png":
+        files["image"] = FILES["image"][: len(FILES["image"]) // 2]
+    elif case == "mask_size":
+        files["mask"] = png(make_mask(30, 30))
+    elif case == "empty_mask":
+        files["mask"] = png(np.zeros((64, 80), np.uint8))
+    elif case == "huge_header":
+        files["image"] = _png_header_only(20000, 20000)
+    elif case == "bad_strength":
+        params["strength"] = 7
+    elif case == "bad_quality":
+        params["quality"] = "ultra"
+    elif case == "unknown_param":
+        params["weights_path"] = "/etc/passwd"
+    elif case == "unknown_op":
+        op = "mine_bitcoin"
+    elif case == "missing_style":
+        del files["style"]
+    r = submit(http, backend, op=op, params=params, files=files)
+    assert r.status_code == status, r.text
+    message = r.json()["error"]["message"]
+    assert words in message, message
+
+
+def test_truncated_multipart_upload_is_refused(http, backend):
+    body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"request\"\r\n\r\n"
+            b"{\"op\": \"stylize\"}\r\n--XyZ\r\nContent-Disposition: form-data; name=\"image\"; "
+            b"filename=\"a.png\"\r\n\r\n" + FILES["image"][:300])
+    r = http.post(backend.url + "/v1/jobs", data=body,
+                  headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
+    assert 400 <= r.status_code < 500
+    assert r.json()["error"]["message"]
+
+
+def test_oversized_upload_is_refused_before_reading(backend):
+    conn = httpclient.HTTPConnection("127.0.0.1", backend.port, timeout=10)
+    conn.putrequest("POST", "/v1/jobs")
+    for k, v in {"Authorization": f"Bearer {backend.token}", "Content-Length": str(1 << 40),
+                 "Content-Type": "multipart/form-data; boundary=a"}.items():
+        conn.putheader(k, v)
+    conn.endheaders()
+    conn.send(b"--a\r\n")
+    r = conn.getresponse()
+    assert r.status == 413 and b"limit" in r.read()
+    conn.close()
+
+
+def test_unknown_job_is_404(http, backend):
+    r = http.get(backend.url + "/v1/jobs/nope")
+    assert r.status_code == 404 and "no job" in r.json()["error"]["message"]
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True)
+                           | st.text(max_size=20), lambda c: st.lists(c, max_size=3)
+                           | st.dictionaries(st.text(max_size=10), c, max_size=3), max_leaves=6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(op=st.sampled_from(["stylize", "harmonize", "segment", "blur", "", "x"]),
+       params=st.dictionaries(st.sampled_from(["quality", "strength", "seed", "preserve_color",
+                                               "encoder", "method", "iterations", "max_side",
+                                               "name", "mode", "target", "zzz"]),
+                              json_values, max_size=4),
+       image=st.sampled_from(["good", "garbage", "empty"]) , raw_request=st.booleans())
+def test_fuzzed_requests_never_get_a_5xx(backend, op, params, image, raw_request):
+    files = dict(FILES)
+    files["image"] = {"good": FILES["image"], "garbage": os.urandom(64), "empty": b""}[image]
+    body = json.dumps({"op": op, "params": params}) if not raw_request else json.dumps(params)[:50]
+    parts = {"request": (None, body)}
+    parts.update({k: (k + ".png", v) for k, v in files.items()})
+    r = requests.post(backend.url + "/v1/jobs", files=parts,
+                      headers={"Authorization": f"Bearer {backend.token}"}, timeout=30)
+    assert r.status_code < 500, r.text
+    if r.status_code == 202:
+        requests.delete(f"{backend.url}/v1/jobs/{r.json()['id']}",
+                        headers={"Authorization": f"Bearer {backend.token}"})
+
+
+def test_requests_client_runs_and_cancels(backend):
+    client = Client(backend.url, backend.token)
+    assert client.health()["status"] == "ok"
+    content, mask = make_content(), make_mask()
+    style = backend.config_dir / "style.png"
+    Image.fromarray(make_style()).save(style)
+    result = client.stylize(content, mask, style, StylizeOptions(**QUICK), "Stylized (style)")
+    assert np.array_equal(result.image[mask == 0], content[mask == 0])
+    assert result.layers[0].name == "Stylized (style)"
+    job_id = client.submit("stylize", SLOW, FILES)
+    while client.status(job_id)["state"] != "running":
+        time.sleep(0.05)
+    client.cancel(job_id)
+    with pytest.raises(Cancelled):
+        client.wait(job_id)
+    with pytest.raises(InputError, match="same size"):
+        client.submit("stylize", QUICK, {**FILES, "mask": png(make_mask(10, 10))})
+
+
+def test_server_survived_everything(http, backend):
+    assert backend.alive()
+    assert requests.get(backend.url + "/v1/health").json()["status"] == "ok"
+    final, _ = wait(http, backend, submit(http, backend).json()["id"])
+    assert final["state"] == "done"
