@@ -37,12 +37,16 @@ class Job:
     error: dict | None = None
     result: Any = None
     result_bytes: int = 0
+    started_at: float | None = None
     finished_at: float | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
 
     def status(self) -> dict:
+        run_seconds = None
+        if self.started_at is not None:
+            run_seconds = round((self.finished_at or time.monotonic()) - self.started_at, 4)
         return {"id": self.id, "op": self.op, "state": self.state, "progress": round(self.progress, 4),
-                "stage": self.stage, "error": self.error}
+                "stage": self.stage, "error": self.error, "run_seconds": run_seconds}
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -107,6 +111,7 @@ class JobQueue:
             if job.state != "queued":
                 return
             job.state, job.stage = "running", "starting"
+            job.started_at = time.monotonic()
 
         def progress(fraction: float, stage: str) -> None:
             job.progress, job.stage = max(job.progress, min(1.0, fraction)), stage
