@@ -9,7 +9,10 @@ name (the same check torch.hub makes); where the full digest is known it is used
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +58,19 @@ REGISTRY: dict[str, WeightFile] = {
         ),
     )
 }
+
+
+def _apply_test_registry() -> None:
+    """Tests only: MASKSTYLE_TEST_REGISTRY names a JSON file {name: {field: value}} that
+    replaces fields of existing entries (e.g. a small test file's size and SHA-256), so that
+    tests in other processes (the installer's) can download from a fake loopback server."""
+    path = os.environ.get("MASKSTYLE_TEST_REGISTRY")
+    if path:
+        for name, fields in json.loads(Path(path).read_text()).items():
+            REGISTRY[name] = dataclasses.replace(REGISTRY[name], **fields)
+
+
+_apply_test_registry()
 
 
 def entry(name: str) -> WeightFile:

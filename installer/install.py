@@ -1,0 +1,772 @@
+#!/usr/bin/env python3
+"""From a clone to a working maskstyle: backend, model weights, config and GIMP 3 plug-in.
+
+    python3 installer/install.py [--venv PATH] [--dev] [--demo] [--no-download] [--gimp-profile DIR]
+    python3 installer/install.py --uninstall [--purge-models]
+
+Standard library only (Python 3.10+). Each step says what it did. Running it again changes
+nothing that is already in place. A step that fails rolls back what it wrote, and running
+the same command again resumes. What the installer writes is listed in a manifest in the
+data dir, so --uninstall removes exactly that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import platform
+import re
+import secrets
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+APP = "maskstyle"
+REPO = Path(__file__).resolve().parent.parent
+PLUGIN_SOURCE = REPO / "plugin" / "maskstyle"
+PLUGIN_ENTRY = "maskstyle.py"  # GIMP runs plug-ins/maskstyle/maskstyle.py
+MANIFEST_NAME = "install-manifest.json"
+INCOMPLETE_MARK = ".maskstyle-incomplete"  # in a venv this installer is still creating
+DEV_EXTRAS, USER_EXTRAS = "dev,demo", "demo"
+FALLBACKS = {
+    "vgg19": "Stylize uses the built-in, weight-free encoder instead",
+    "deeplabv3": "Select Subject uses the built-in saliency segmenter instead",
+}
+GIMP_MENUS = ("Filters > Maskstyle > Stylize Selection…", "Layer > Maskstyle > Harmonize Layer…",
+              "Select > Maskstyle > Select Subject…")
+
+
+class InstallError(Exception):
+    """A step cannot go on; the message says why and what to do."""
+
+
+def say(message: str = "") -> None:
+    print(f"    {message}" if message else "", flush=True)
+
+
+def quoted(cmd) -> str:
+    return " ".join(shlex.quote(str(part)) for part in cmd)
+
+
+# ---------------------------------------------------------------- where things live
+
+def _env_dir(name: str, default: Path) -> Path:
+    value = os.environ.get(name, "").strip()
+    return Path(value) if value else default
+
+
+def data_dir() -> Path:
+    """The same folder as maskstyle.paths.data_dir() (platformdirs' user data dir)."""
+    if os.environ.get("MASKSTYLE_DATA_DIR"):
+        return Path(os.environ["MASKSTYLE_DATA_DIR"])
+    home = Path.home()
+    if sys.platform.startswith("win"):
+        return _env_dir("LOCALAPPDATA", home / "AppData" / "Local") / APP / APP
+    if sys.platform == "darwin":
+        return home / "Library" / "Application Support" / APP
+    return _env_dir("XDG_DATA_HOME", home / ".local" / "share") / APP
+
+
+def manifest_path() -> Path:
+    return data_dir() / MANIFEST_NAME
+
+
+def gimp_profile_candidates() -> list[tuple[str, Path]]:
+    """Where GIMP 3 keeps its profile, on every platform (maskstyle.doctor has the same list)."""
+    home = Path.home()
+    found = []
+    if os.environ.get("GIMP3_DIRECTORY"):
+        found.append(("GIMP3_DIRECTORY", Path(os.environ["GIMP3_DIRECTORY"])))
+    found += [
+        ("Linux", _env_dir("XDG_CONFIG_HOME", home / ".config") / "GIMP" / "3.0"),
+        ("Flatpak", home / ".var" / "app" / "org.gimp.GIMP" / "config" / "GIMP" / "3.0"),
+        ("macOS", home / "Library" / "Application Support" / "GIMP" / "3.0"),
+        ("Windows", _env_dir("APPDATA", home / "AppData" / "Roaming") / "GIMP" / "3.0"),
+    ]
+    return found
+
+
+def venv_python(venv: Path) -> Path:
+    windows = venv / "Scripts" / "python.exe"
+    return windows if windows.exists() else venv / "bin" / "python"
+
+
+def is_venv(path: Path) -> bool:
+    return (path / "pyvenv.cfg").is_file() and venv_python(path).exists()
+
+
+def project_version() -> str:
+    text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    match = re.search(r'^version\s*=\s*"([^"]+)"', text, re.M)
+    if not match:
+        raise InstallError(f"no version in {REPO / 'pyproject.toml'}")
+    return match.group(1)
+
+
+def plugin_files() -> list[Path]:
+    files = sorted(p for p in PLUGIN_SOURCE.iterdir() if p.is_file() and p.suffix != ".pyc")
+    if not any(p.name == PLUGIN_ENTRY for p in files):
+        raise InstallError(f"the plug-in folder {PLUGIN_SOURCE} has no {PLUGIN_ENTRY}")
+    return files
+
+
+def load_plugin_module(name: str):
+    """Import a helper of the plug-in (msclient, pngpack) from the clone, by path.
+
+    By path, not through sys.path: the folder's maskstyle.py would hide the backend package."""
+    spec = importlib.util.spec_from_file_location(f"maskstyle_plugin_{name}", PLUGIN_SOURCE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    dont_write = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # leave no __pycache__ in the clone's plug-in folder
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = dont_write
+    return module
+
+
+def rmdir_if_empty(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.rmdir()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file with mode 0600 from the start, atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- the manifest
+
+class Manifest:
+    """What the installer wrote, kept in the data dir; --uninstall removes exactly that.
+
+    Lists only grow, so several runs (or a run that stopped half-way) add up."""
+
+    KEYS = ("created_venvs", "config_files", "plugins", "models", "dirs")
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.data: dict = {"source": str(REPO), **{key: [] for key in self.KEYS}}
+        if path.is_file():
+            try:
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+                for key in self.KEYS:
+                    self.data[key] = [str(p) for p in loaded.get(key, [])]
+            except (OSError, ValueError, AttributeError) as exc:
+                raise InstallError(f"the install manifest {path} is unreadable ({exc}); delete it "
+                                   "and remove the maskstyle files by hand, or fix it") from None
+
+    def paths(self, key: str) -> list[Path]:
+        return [Path(p) for p in self.data[key]]
+
+    def add(self, key: str, path: Path) -> None:
+        if str(path) not in self.data[key]:
+            self.data[key].append(str(path))
+            self.save()
+
+    def save(self) -> None:
+        if not self.path.parent.is_dir():
+            return  # saved once the data dir exists (the first thing a run makes)
+        text = json.dumps(self.data, indent=2) + "\n"
+        if self.path.is_file() and self.path.read_text(encoding="utf-8") == text:
+            return
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+# ---------------------------------------------------------------- install
+
+class Installer:
+    def __init__(self, args):
+        self.args = args
+        self.venv = Path(args.venv).expanduser().absolute() if args.venv else data_dir() / "venv"
+        self.python = venv_python(self.venv)
+        self.manifest = Manifest(manifest_path())
+        self.probe: dict = {}       # what the installed maskstyle says about its paths and models
+        self.config_path: Path | None = None
+        self.warnings: list[str] = []
+        self.written_plugins: list[Path] = []
+
+    def warn(self, message: str) -> None:
+        say("WARNING: " + message)
+        self.warnings.append(message)
+
+    # -- bookkeeping
+
+    def make_dirs(self, path: Path, undo: list) -> None:
+        """mkdir -p that records each folder it creates (and undoes them if the step fails)."""
+        missing = []
+        while not path.exists():
+            missing.append(path)
+            path = path.parent
+        for folder in reversed(missing):
+            folder.mkdir()
+            self.manifest.add("dirs", folder)
+            undo.append(lambda folder=folder: rmdir_if_empty(folder))
+
+    @contextlib.contextmanager
+    def step(self, title: str):
+        print(f"\n==> {title}", flush=True)
+        undo: list = []
+        try:
+            yield undo
+        except BaseException as exc:
+            if undo:
+                say("rolling back what this step wrote")
+            for action in reversed(undo):
+                try:
+                    action()
+                except OSError as err:
+                    say(f"could not undo a change: {err}")
+            if isinstance(exc, OSError):
+                raise InstallError(f"{title}: {exc}") from exc
+            if isinstance(exc, InstallError):
+                raise InstallError(f"{title}: {exc}") from None
+            raise
+
+    def run(self) -> int:
+        if not (PLUGIN_SOURCE / PLUGIN_ENTRY).is_file():
+            raise InstallError(f"{PLUGIN_SOURCE / PLUGIN_ENTRY} is missing: run the installer from a "
+                               "complete maskstyle clone")
+        steps = []
+        if not self.args.plugin_only:
+            steps += [("Python environment for the backend", self.install_environment),
+                      ("Model weights", self.install_weights),
+                      ("Config", self.write_config)]
+        steps.append(("GIMP 3 plug-in", self.register_plugin))
+        if not self.args.plugin_only and not self.args.no_self_check:
+            steps.append(("Self-check: a small stylize job through the plug-in's client", self.self_check))
+        if self.args.demo and not self.args.plugin_only:
+            steps.append(("Demo", self.run_demo))
+        print(f"maskstyle installer: installing from {REPO}", flush=True)
+        self.make_dirs(data_dir(), [])  # it holds the manifest: never rolled back
+        self.manifest.save()
+        say(f"install manifest: {self.manifest.path}")
+        for number, (title, action) in enumerate(steps, 1):
+            with self.step(f"[{number}/{len(steps)}] {title}") as undo:
+                action(undo)
+        self.print_next_steps()
+        return 0
+
+    # -- 1. venv, torch and the project
+
+    def install_environment(self, undo: list) -> None:
+        venv = self.venv
+        say(f"virtual environment: {venv}")
+        if (venv / INCOMPLETE_MARK).exists():
+            say("an earlier run stopped while creating it: starting it over")
+            shutil.rmtree(venv)
+        if is_venv(venv):
+            say("already exists: using it")
+        elif venv.exists() and any(venv.iterdir()):
+            raise InstallError(f"{venv} exists and is not a virtual environment; choose another "
+                               "--venv or remove it")
+        else:
+            if importlib.util.find_spec("ensurepip") is None:
+                raise InstallError(f"this Python ({sys.executable}) cannot create virtual environments: "
+                                   "install its venv module (Debian/Ubuntu: sudo apt install python3-venv)")
+            self.make_dirs(venv.parent, undo)
+            self.manifest.add("created_venvs", venv)
+            undo.append(lambda: shutil.rmtree(venv, ignore_errors=True))
+            self.check_call([sys.executable, "-m", "venv", venv], "could not create the virtual environment")
+            (venv / INCOMPLETE_MARK).touch()
+            say(f"created with Python {platform.python_version()} ({sys.executable})")
+        self.python = venv_python(venv)
+        self.install_packages()
+        (venv / INCOMPLETE_MARK).unlink(missing_ok=True)
+        self.probe = self.query(PROBE)
+        self.config_path = Path(self.probe["config_path"])
+        if Path(self.probe["data_dir"]) != data_dir():
+            self.warn(f"maskstyle's data dir is {self.probe['data_dir']} but the installer's is "
+                      f"{data_dir()}; set MASKSTYLE_DATA_DIR to pin one")
+
+    def install_packages(self) -> None:
+        have = self.query(INSTALLED)
+        want_version = project_version()
+        extras = DEV_EXTRAS if self.args.dev else USER_EXTRAS
+        torch_args, why = choose_torch(self.args.torch_index_url)
+        say(f"PyTorch for this machine: {why}")
+        if have["torch"] and have["torchvision"]:
+            say(f"torch {have['torch']} and torchvision {have['torchvision']} are already installed: "
+                "keeping them")
+        else:
+            self.check_call([self.python, "-m", "pip", "install", "--disable-pip-version-check",
+                             *torch_args, "torch", "torchvision"],
+                            "pip could not install PyTorch (see pip's message above); check the "
+                            "network or pass --torch-index-url")
+        source = have.get("source") or {}
+        editable = bool((source.get("dir_info") or {}).get("editable"))
+        current = (have["maskstyle"] == want_version and source.get("url") == REPO.as_uri()
+                   and (editable or not self.args.dev)
+                   and all(have.get(name) for name in ("scikit-image", *(["pytest", "hypothesis"]
+                                                                          if self.args.dev else []))))
+        if current and not self.args.reinstall:
+            say(f"maskstyle {want_version} from this clone is already installed "
+                f"({'editable' if editable else 'a copy'}): skipping pip (--reinstall forces it)")
+            return
+        target = [f"{REPO}[{extras}]"] if not self.args.dev else ["-e", f"{REPO}[{extras}]"]
+        say(f"installing maskstyle {want_version} from {REPO} "
+            f"({'editable, with the test tools' if self.args.dev else 'a copy'})")
+        self.check_call([self.python, "-m", "pip", "install", "--disable-pip-version-check", *target],
+                        "pip could not install maskstyle (see pip's message above)")
+
+    def check_call(self, cmd: list, failure: str, **kwargs) -> None:
+        say("$ " + quoted(cmd))
+        if subprocess.run([str(part) for part in cmd], **kwargs).returncode != 0:
+            raise InstallError(failure)
+
+    def query(self, code: str) -> dict:
+        """Run a snippet in the venv's Python; it prints one JSON object."""
+        done = subprocess.run([str(self.python), "-c", code], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise InstallError(f"the environment's Python failed: {done.stderr.strip()[-800:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    # -- 2. weights
+
+    def install_weights(self, undo: list) -> None:
+        models = self.probe["models"]
+        names = self.args.models.split(",") if self.args.models else list(models)
+        unknown = [n for n in names if n not in models]
+        if unknown:
+            raise InstallError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(models)}")
+        urls = dict(self.args.weights_url)
+        for name in names:
+            info = models[name]
+            fallback = FALLBACKS.get(name, "the backend works without it")
+            if info["installed"]:
+                if self.maskstyle("models", "verify", name) == 0:
+                    say(f"{name}: already installed and verified ({info['path']})")
+                    self.manifest.add("models", Path(info["path"]))
+                    continue
+                say(f"{name}: the installed file fails its check: downloading it again")
+            if self.args.no_download:
+                say(f"{name}: not installed; skipping downloads (--no-download). {fallback}.")
+                continue
+            url = urls.get(name) or (self.args.weights_base_url.rstrip("/") + "/" + info["filename"]
+                                     if self.args.weights_base_url else info["url"])
+            resuming = Path(info["path"] + ".part").is_file()
+            say(f"{name}: {'resuming the download of' if resuming else 'downloading'} {url} "
+                f"({info['size'] / 1e6:.0f} MB) to {info['path']}")
+            self.make_dirs(Path(info["path"]).parent, [])  # kept on failure: it holds the resume file
+            self.manifest.add("models", Path(info["path"]))
+            if self.maskstyle("models", "install", name, "--url", url) == 0:
+                say(f"{name}: installed and verified (size and SHA-256)")
+            else:
+                self.warn(f"{name} is not installed (the download failed, see above). {fallback}. "
+                          "Run the installer again to resume the download.")
+
+    def maskstyle(self, *args: str) -> int:
+        cmd = [str(self.python), "-m", "maskstyle.cli", *args]
+        return subprocess.run(cmd).returncode
+
+    # -- 3. config
+
+    def write_config(self, undo: list) -> None:
+        path = self.config_path
+        existing: dict = {}
+        if path.is_file():
+            try:
+                existing = json.loads(path.read_text(encoding="utf-8"))
+                if not isinstance(existing, dict):
+                    raise ValueError("not a JSON object")
+            except (OSError, ValueError) as exc:
+                self.warn(f"the config {path} is unreadable ({exc}): writing a new one")
+                existing = {}
+        config = dict(existing)
+        port = existing.get("port")
+        if self.args.port:
+            config["port"] = self.args.port
+        elif not (isinstance(port, int) and 0 < port < 65536):
+            config["port"] = free_port()
+        if not (isinstance(existing.get("token"), str) and len(existing["token"]) >= 16):
+            config["token"] = secrets.token_urlsafe(32)
+        config["backend_command"] = [str(self.python), "-m", "maskstyle.cli", "serve"]
+        mode_ok = os.name == "nt" or (path.is_file() and path.stat().st_mode & 0o777 == 0o600)
+        if config == existing and mode_ok:
+            say(f"{path}: already up to date (port {config['port']}, mode 0600)")
+        elif config == existing:
+            os.chmod(path, 0o600)
+            say(f"{path}: already up to date; fixed its mode to 0600 (it holds the access token)")
+        else:
+            if not path.exists():
+                self.make_dirs(path.parent, undo)
+            kept = [k for k in ("port", "token") if k in existing and existing[k] == config[k]]
+            self.manifest.add("config_files", path)
+            write_private(path, json.dumps(config, indent=2))
+            say(f"wrote {path} (mode 0600): port {config['port']}, "
+                f"{'kept the existing ' + ' and '.join(kept) if kept else 'a new random token'}, "
+                f"backend command {quoted(config['backend_command'])}")
+        self.manifest.add("config_files", path)
+        seen = load_plugin_module("msclient").load_settings().config_path
+        if seen != path:
+            self.warn(f"the plug-in would read its settings from {seen}, not {path}; set "
+                      f"MASKSTYLE_CONFIG_DIR={path.parent} for GIMP")
+
+    # -- 4. GIMP plug-in
+
+    def register_plugin(self, undo: list) -> None:
+        if self.args.gimp_profile:
+            profiles = [Path(p).expanduser().absolute() for p in self.args.gimp_profile]
+            say("GIMP profiles given with --gimp-profile: " + ", ".join(map(str, profiles)))
+        else:
+            candidates = gimp_profile_candidates()
+            profiles = list(dict.fromkeys(path for _, path in candidates if path.is_dir()))
+            for kind, path in candidates:
+                say(f"{'found    ' if path.is_dir() else 'not found'} {kind:<8} {path}")
+            if not profiles:
+                self.warn("no GIMP 3 profile found, so the plug-in was not registered. Start GIMP 3 "
+                          "once (it creates its profile), then run the installer again, or pass "
+                          "--gimp-profile DIR (the folder that holds GIMP 3's plug-ins folder).")
+                return
+        files = plugin_files()
+        replaced: list[Path] = []  # old copies, deleted only when every profile is done
+        for profile in profiles:
+            self.install_plugin(profile, files, undo, replaced)
+        for old in replaced:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def install_plugin(self, profile: Path, files: list[Path], undo: list, replaced: list) -> None:
+        plug_ins = profile / "plug-ins"
+        target = plug_ins / "maskstyle"
+        self.make_dirs(plug_ins, undo)
+        self.written_plugins.append(target)
+        for leftover in plug_ins.glob(".maskstyle-*"):  # from a run that was killed mid-copy
+            shutil.rmtree(leftover, ignore_errors=True)
+        if plugin_matches(target, files):
+            say(f"{target}: already up to date")
+            self.manifest.add("plugins", target)
+            return
+        staged = Path(tempfile.mkdtemp(prefix=".maskstyle-new-", dir=plug_ins))
+        undo.append(lambda: shutil.rmtree(staged, ignore_errors=True))
+        for source in files:
+            shutil.copyfile(source, staged / source.name)
+            os.chmod(staged / source.name, plugin_mode(source))
+        os.chmod(staged, 0o755)
+        self.manifest.add("plugins", target)
+        if target.exists():
+            old = plug_ins / f".maskstyle-old-{os.getpid()}"
+            target.rename(old)
+            replaced.append(old)
+            undo.append(lambda: old.exists() and old.rename(target))
+        staged.rename(target)
+        undo.append(lambda: shutil.rmtree(target, ignore_errors=True))
+        say(f"wrote {target}: {', '.join(f.name for f in files)} ({PLUGIN_ENTRY} executable)")
+
+    # -- 5. self-check
+
+    def self_check(self, undo: list) -> None:
+        msclient = load_plugin_module("msclient")
+        try:
+            settings = msclient.load_settings()
+        except msclient.BackendError as exc:
+            raise InstallError(str(exc)) from None
+        client = msclient.Client.from_settings(settings)
+        process = None
+        try:
+            version = client.health()["version"]
+            say(f"a backend is already running at {settings.url} (maskstyle {version}): checking with it")
+            if version != project_version():
+                self.warn(f"the running backend is maskstyle {version}; restart it to use {project_version()}")
+        except msclient.BackendError:
+            say(f"starting the backend on port {settings.url.rsplit(':', 1)[-1]}: "
+                f"{quoted(settings.backend_command)}")
+            started = time.monotonic()
+            try:
+                client = msclient.start_backend(settings, timeout=240)
+            except msclient.BackendError as exc:
+                raise InstallError(f"{exc}{self.backend_log_tail()}") from None
+            process = client.process
+            say(f"the backend answered after {time.monotonic() - started:.1f} s")
+        try:
+            started = time.monotonic()
+            result, layer = stylize_sample(client, load_plugin_module("pngpack"))
+            say(f"stylize job OK in {time.monotonic() - started:.1f} s: device {result['device']}, "
+                f"encoder {result['encoder']}, layer '{layer['name']}' {layer['width']}x{layer['height']}")
+        except msclient.BackendError as exc:
+            raise InstallError(f"the stylize job failed: {exc}{self.backend_log_tail()}") from None
+        finally:
+            if process is not None:
+                stop_process(process)
+                say("stopped the backend")
+
+    def backend_log_tail(self) -> str:
+        log = self.config_path.parent / "backend.log"
+        if not log.is_file():
+            return ""
+        lines = log.read_text(errors="replace").strip().splitlines()[-15:]
+        return f"\n    last lines of {log}:\n      " + "\n      ".join(lines)
+
+    # -- demo and what to do next
+
+    def run_demo(self, undo: list) -> None:
+        out = REPO / "maskstyle-demo"
+        say(f"restyling a sample photo into {out}")
+        self.check_call([self.python, "-m", "maskstyle.cli", "demo", "--out", out],
+                        "the demo failed (see above)", cwd=REPO)
+
+    def print_next_steps(self) -> None:
+        print("\n==> Done", flush=True)
+        if self.args.plugin_only:
+            say("the plug-in is registered in: " + ", ".join(map(str, self.written_plugins)))
+            return
+        bin_dir = self.python.parent
+        say(f"maskstyle {project_version()} is installed in {self.venv}")
+        if self.args.demo:
+            say(f"demo result: {REPO / 'maskstyle-demo' / 'result.png'} (the photo, style and mask "
+                "are next to it)")
+        if not self.written_plugins:
+            say("GIMP 3: no profile yet: start GIMP 3 once, quit it, and run this installer again")
+        say("In GIMP 3: (re)start GIMP, open an image, select a region, then choose")
+        for menu in GIMP_MENUS:
+            say(f"  {menu}")
+        say("The plug-in starts the backend by itself when needed.")
+        say(f"check the install any time:  {bin_dir / 'maskstyle'} doctor")
+        say(f"command line:                {bin_dir / 'maskstyle'} stylize --help")
+        say(f"uninstall:                   {Path(sys.executable).name} {Path(__file__).resolve()} "
+            "--uninstall [--purge-models]")
+        if self.warnings:
+            print("\nFinished, with warnings:", flush=True)
+            for message in self.warnings:
+                say("- " + message)
+
+
+# Snippets run in the venv's Python.
+INSTALLED = r"""
+import json, importlib.metadata as md
+out = {}
+for name in ("maskstyle", "torch", "torchvision", "scikit-image", "pytest", "hypothesis"):
+    try:
+        out[name] = md.version(name)
+    except md.PackageNotFoundError:
+        out[name] = None
+try:
+    out["source"] = json.loads(md.distribution("maskstyle").read_text("direct_url.json") or "null")
+except md.PackageNotFoundError:
+    out["source"] = None
+print(json.dumps(out))
+"""
+
+PROBE = r"""
+import json
+from maskstyle import config, models, paths
+print(json.dumps({
+    "config_path": str(config.config_path()),
+    "data_dir": str(paths.data_dir()),
+    "models": {n: {"path": str(w.path), "url": w.url, "filename": w.filename, "size": w.size,
+                   "installed": models.is_installed(n)} for n, w in models.REGISTRY.items()},
+}))
+"""
+
+
+def choose_torch(index_url: str | None) -> tuple[list[str], str]:
+    """pip arguments for torch and torchvision, and why they fit this machine."""
+    if index_url:
+        return ["--index-url", index_url], f"from {index_url} (--torch-index-url)"
+    system = platform.system()
+    nvidia = bool(shutil.which("nvidia-smi")) or Path("/proc/driver/nvidia/version").exists()
+    if system == "Darwin":
+        return [], "PyPI's macOS wheels (they use the Apple GPU through MPS where there is one)"
+    if system == "Windows":
+        why = "PyPI's Windows wheels (CPU only)"
+        if nvidia:
+            why += ("; an NVIDIA GPU is present: for CUDA, run again with --reinstall --torch-index-url "
+                    "https://download.pytorch.org/whl/cu126")
+        return [], why
+    if nvidia:
+        return [], "an NVIDIA GPU is present: PyPI's default Linux wheels, which are CUDA builds"
+    return [], ("no NVIDIA GPU found: PyPI's default Linux wheels (CUDA builds, which also run on the "
+                "CPU; --torch-index-url https://download.pytorch.org/whl/cpu gives a smaller CPU-only build)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def plugin_mode(source: Path) -> int:
+    return 0o755 if source.name == PLUGIN_ENTRY else 0o644
+
+
+def plugin_matches(target: Path, files: list[Path]) -> bool:
+    """True when target already holds exactly these files, with the right modes."""
+    if not target.is_dir():
+        return False
+    present = {p.name for p in target.iterdir() if p.name != "__pycache__"}
+    if present != {f.name for f in files}:
+        return False
+    for source in files:
+        copy = target / source.name
+        if copy.read_bytes() != source.read_bytes():
+            return False
+        if os.name != "nt" and copy.stat().st_mode & 0o777 != plugin_mode(source):
+            return False
+    return True
+
+
+def stylize_sample(client, pngpack) -> tuple[dict, dict]:
+    """A tiny stylize job (generated 40x32 image, 2 iterations); returns (result, first layer)."""
+    width, height = 40, 32
+    image = bytes(v for y in range(height) for x in range(width)
+                  for v in (x * 6, y * 7, 120 if (x // 8 + y // 8) % 2 else 40))
+    mask = bytes(255 if ((x - 20) / 14) ** 2 + ((y - 16) / 11) ** 2 <= 1 else 0
+                 for y in range(height) for x in range(width))
+    style = bytes(v for y in range(16) for x in range(16)
+                  for v in ((30, 60, 200) if (x + y) // 4 % 2 else (240, 210, 40)))
+    files = {"image": ("image.png", "image/png", pngpack.encode(image, width, height, 3)),
+             "mask": ("mask.png", "image/png", pngpack.encode(mask, width, height, 1)),
+             "style": ("style.png", "image/png", pngpack.encode(style, 16, 16, 3))}
+    params = {"quality": "fast", "iterations": 2, "max_side": 48, "seed": 0}
+    result = client.run_job("stylize", params, files)
+    layer = result["layers"][0]
+    w, h, _, _ = pngpack.decode(client.fetch(layer["url"]))
+    if (w, h) != (layer["width"], layer["height"]):
+        raise InstallError(f"the result layer is {w}x{h}, but the backend said "
+                           f"{layer['width']}x{layer['height']}")
+    return result, layer
+
+
+def stop_process(process) -> None:
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+# ---------------------------------------------------------------- uninstall
+
+def uninstall(purge_models: bool) -> int:
+    path = manifest_path()
+    print(f"maskstyle installer: uninstalling what {path} lists", flush=True)
+    if not path.is_file():
+        say("nothing to uninstall: there is no install manifest (the installer writes one on every install)")
+        return 0
+    manifest = Manifest(path)
+    warn_if_backend_running(manifest)
+    for target in manifest.paths("plugins"):
+        if (target / PLUGIN_ENTRY).is_file():
+            shutil.rmtree(target)
+            say(f"removed the plug-in {target}")
+    for venv in manifest.paths("created_venvs"):
+        if is_venv(venv) or (venv / INCOMPLETE_MARK).exists():
+            shutil.rmtree(venv)
+            say(f"removed the virtual environment {venv}")
+    for config in manifest.paths("config_files"):
+        for file in (config, config.parent / "backend.log"):
+            if file.is_file():
+                file.unlink()
+                say(f"removed {file}")
+    for weights in manifest.paths("models"):
+        partial = weights.with_name(weights.name + ".part")
+        if partial.is_file():
+            partial.unlink()
+            say(f"removed the unfinished download {partial}")
+        if weights.is_file():
+            if purge_models:
+                weights.unlink()
+                say(f"removed the weights {weights}")
+            else:
+                say(f"kept the weights {weights} (--purge-models removes them)")
+    path.unlink()
+    for folder in reversed(manifest.paths("dirs")):
+        rmdir_if_empty(folder)
+    print("\n==> Done: maskstyle is uninstalled", flush=True)
+    return 0
+
+
+def warn_if_backend_running(manifest: Manifest) -> None:
+    for config in manifest.paths("config_files"):
+        try:
+            port = json.loads(config.read_text(encoding="utf-8"))["port"]
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            opener.open(f"http://127.0.0.1:{port}/v1/health", timeout=2).close()
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        say(f"WARNING: a maskstyle backend is still running on port {port}; stop it "
+            "(it was started by GIMP or 'maskstyle serve')")
+
+
+# ---------------------------------------------------------------- command line
+
+def name_equals_url(text: str) -> tuple[str, str]:
+    name, sep, url = text.partition("=")
+    if not sep or not name or not url:
+        raise argparse.ArgumentTypeError(f"expected NAME=URL, not {text!r}")
+    return name, url
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        prog="install.py", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Paths: MASKSTYLE_CONFIG_DIR and MASKSTYLE_DATA_DIR override the platform's folders.")
+    p.add_argument("--venv", metavar="PATH", help=f"the backend's virtual environment (default: {data_dir() / 'venv'}); "
+                                  "an existing one is reused")
+    p.add_argument("--dev", action="store_true", help="editable install, with the test tools")
+    p.add_argument("--reinstall", action="store_true", help="run pip even when maskstyle is up to date")
+    p.add_argument("--torch-index-url", metavar="URL", help="install torch from this index (e.g. a CPU-only or CUDA one)")
+    p.add_argument("--models", metavar="NAMES", help="comma-separated weights to install (default: all in the registry)")
+    p.add_argument("--no-download", action="store_true", help="download no weights (the backend falls "
+                                                              "back to its built-in encoder)")
+    p.add_argument("--weights-url", action="append", type=name_equals_url, default=[], metavar="NAME=URL",
+                   help="download weights NAME from URL instead of the official one (repeatable)")
+    p.add_argument("--weights-base-url", metavar="URL", help="download each weight file from BASE/<file name>")
+    p.add_argument("--port", type=int, help="the backend's port (default: keep the configured one, "
+                                            "or pick a free one)")
+    p.add_argument("--gimp-profile", action="append", metavar="DIR",
+                   help="register the plug-in in this GIMP 3 profile folder instead of the ones "
+                        "found (repeatable)")
+    p.add_argument("--plugin-only", action="store_true", help="only register the GIMP plug-in")
+    p.add_argument("--no-self-check", action="store_true", help="skip the final stylize job")
+    p.add_argument("--demo", action="store_true", help="run the demo at the end")
+    p.add_argument("--uninstall", action="store_true", help="remove what the installer added")
+    p.add_argument("--purge-models", action="store_true", help="with --uninstall: also remove the weights")
+    args = p.parse_args(argv)
+    if args.port is not None and not 0 < args.port < 65536:
+        p.error("--port must be between 1 and 65535")
+    if args.purge_models and not args.uninstall:
+        p.error("--purge-models goes with --uninstall")
+    return args
+
+
+def main(argv=None) -> int:
+    if sys.version_info < (3, 10):
+        print(f"maskstyle needs Python 3.10 or newer; this is {platform.python_version()} "
+              f"({sys.executable})", file=sys.stderr)
+        return 1
+    args = parse_args(argv)
+    try:
+        return uninstall(args.purge_models) if args.uninstall else Installer(args).run()
+    except InstallError as exc:
+        print(f"\nmaskstyle installer: FAILED: {exc}", file=sys.stderr, flush=True)
+        if not args.uninstall:
+            print("What the failed step wrote was rolled back; earlier steps are kept. Fix the cause "
+                  "and run the same command again: it resumes where it stopped.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nmaskstyle installer: interrupted; the unfinished step was rolled back. Run the same "
+              "command again to resume.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
