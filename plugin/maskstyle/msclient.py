@@ -1,0 +1,349 @@
+"""Standard-library client for the maskstyle backend, used by the GIMP plug-in.
+
+Settings come from `maskstyle/config.json` in the platform's config directory
+(keys: port, token, backend_command); MASKSTYLE_CONFIG_DIR, MASKSTYLE_URL and
+MASKSTYLE_TOKEN override it. Every failure is raised as a BackendError whose
+text is written for a person.
+
+Run as a script (`python msclient.py --guard`), this file is the cancel guard:
+it reads {"url", "token", "job"} from stdin and cancels the job if stdin closes
+before the plug-in writes "done" (GIMP kills a plug-in whose progress is cancelled).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+APP = "maskstyle"
+SETUP_HINT = "Run the maskstyle installer, or start the backend with `maskstyle serve`."
+
+
+class BackendError(Exception):
+    """A failure to show to the user as is."""
+
+    def __init__(self, message: str, code: str = "error"):
+        super().__init__(message)
+        self.code = code
+
+
+class BackendUnavailable(BackendError):
+    """The backend cannot be reached (or started)."""
+
+
+class JobFailed(BackendError):
+    """The backend ran the job and reported an error."""
+
+
+class JobCancelled(BackendError):
+    """The job was cancelled."""
+
+
+# ---------------------------------------------------------------- settings
+
+def config_dirs(env=None, platform: str | None = None) -> list[Path]:
+    """Directories searched for config.json, best first."""
+    env = os.environ if env is None else env
+    platform = platform or sys.platform
+    if env.get("MASKSTYLE_CONFIG_DIR"):
+        return [Path(env["MASKSTYLE_CONFIG_DIR"])]
+    home = Path(env.get("HOME") or env.get("USERPROFILE") or Path.home())
+    if platform.startswith("win"):
+        # platformdirs (used by the backend) picks %LOCALAPPDATA%\maskstyle\maskstyle.
+        local = Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local")
+        roaming = Path(env.get("APPDATA") or home / "AppData" / "Roaming")
+        return [local / APP / APP, roaming / APP]
+    if platform == "darwin":
+        return [home / "Library" / "Application Support" / APP]
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    base = Path(xdg) if os.path.isabs(xdg) else home / ".config"
+    return [base / APP]
+
+
+@dataclass
+class Settings:
+    url: str
+    token: str
+    backend_command: list[str] = field(default_factory=list)
+    config_path: Path | None = None
+
+
+def load_settings(env=None, platform: str | None = None) -> Settings:
+    """Read the config file, then apply the environment overrides."""
+    env = os.environ if env is None else env
+    dirs = config_dirs(env, platform)
+    path = next((d / "config.json" for d in dirs if (d / "config.json").is_file()), dirs[0] / "config.json")
+    config = {}
+    if path.is_file():
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise BackendError(f"The maskstyle config file {path} cannot be read ({err}). {SETUP_HINT}",
+                               "bad_config") from None
+        if not isinstance(config, dict):
+            raise BackendError(f"The maskstyle config file {path} is not a JSON object. {SETUP_HINT}",
+                               "bad_config")
+    url = env.get("MASKSTYLE_URL") or (f"http://127.0.0.1:{config['port']}" if config.get("port") else "")
+    token = env.get("MASKSTYLE_TOKEN") or config.get("token") or ""
+    if not url or not token:
+        raise BackendError(f"maskstyle is not set up: {path} is missing or has no port and token. {SETUP_HINT}",
+                           "not_configured")
+    command = config.get("backend_command") or []
+    if isinstance(command, str):
+        command = shlex.split(command)
+    return Settings(url.rstrip("/"), token, [str(part) for part in command], path)
+
+
+# ---------------------------------------------------------------- HTTP
+
+def encode_multipart(fields: dict[str, str], files: dict[str, tuple[str, str, bytes]],
+                     boundary: str | None = None) -> tuple[bytes, str]:
+    """Build a multipart/form-data body. files maps part name -> (filename, content type, data)."""
+    boundary = boundary or "maskstyle-" + uuid.uuid4().hex
+    parts = []
+    for name, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n'
+                     f"Content-Type: application/json\r\n\r\n".encode() + value.encode("utf-8") + b"\r\n")
+    for name, (filename, content_type, data) in files.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                     f"Content-Type: {content_type}\r\n\r\n".encode() + bytes(data) + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def _error_message(err: urllib.error.HTTPError) -> tuple[str, str]:
+    try:
+        error = json.loads(err.read().decode("utf-8"))["error"]
+        return str(error["message"]), str(error.get("code") or "error")
+    except Exception:
+        return f"The maskstyle backend answered HTTP {err.code} ({err.reason}).", f"http_{err.code}"
+
+
+class Client:
+    """Talks to one backend. Never uses a proxy: the backend is on this machine."""
+
+    def __init__(self, url: str, token: str, timeout: float = 60.0):
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self.process = None  # the backend process this client started, if it started one
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Client":
+        return cls(settings.url, settings.token)
+
+    def _request(self, method: str, path: str, body: bytes | None = None,
+                 content_type: str | None = None, auth: bool = True, timeout: float | None = None) -> bytes:
+        url = path if path.startswith(("http://", "https://")) else self.url + "/" + path.lstrip("/")
+        request = urllib.request.Request(url, data=body, method=method)
+        if auth:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        if content_type:
+            request.add_header("Content-Type", content_type)
+        try:
+            with self._opener.open(request, timeout=timeout or self.timeout) as response:
+                return response.read()
+        except urllib.error.HTTPError as err:
+            message, code = _error_message(err)
+            if err.code == 401:
+                message = f"The maskstyle backend refused the access token: {message} {SETUP_HINT}"
+            raise BackendError(message, code) from None
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise BackendUnavailable(f"Cannot reach the maskstyle backend at {self.url} ({reason}).",
+                                     "unreachable") from None
+
+    def _json(self, method: str, path: str, **kwargs) -> dict:
+        data = self._request(method, path, **kwargs)
+        try:
+            return json.loads(data.decode("utf-8"))
+        except ValueError:
+            raise BackendError(f"The maskstyle backend at {self.url} sent an answer that is not JSON.",
+                               "bad_answer") from None
+
+    def health(self, timeout: float = 5.0) -> dict:
+        return self._json("GET", "/v1/health", auth=False, timeout=timeout)
+
+    def info(self) -> dict:
+        return self._json("GET", "/v1/info")
+
+    def submit(self, op: str, params: dict, files: dict[str, tuple[str, str, bytes]]) -> str:
+        request = json.dumps({"op": op, "params": params})
+        body, content_type = encode_multipart({"request": request}, files)
+        answer = self._json("POST", "/v1/jobs", body=body, content_type=content_type)
+        if "id" not in answer:
+            raise BackendError("The maskstyle backend accepted the job but gave no job id.", "bad_answer")
+        return str(answer["id"])
+
+    def status(self, job_id: str) -> dict:
+        return self._json("GET", f"/v1/jobs/{urllib.parse.quote(job_id)}")
+
+    def cancel(self, job_id: str) -> None:
+        self._request("DELETE", f"/v1/jobs/{urllib.parse.quote(job_id)}")
+
+    def result(self, job_id: str) -> dict:
+        return self._json("GET", f"/v1/jobs/{urllib.parse.quote(job_id)}/result")
+
+    def fetch(self, url: str) -> bytes:
+        """Download a result layer; `url` is relative to the server (or absolute)."""
+        return self._request("GET", url)
+
+    def wait(self, job_id: str, on_progress=None, poll_interval: float = 0.25) -> dict:
+        """Poll until the job ends; on_progress(fraction, stage) is called on every poll."""
+        while True:
+            state = self.status(job_id)
+            if on_progress:
+                on_progress(float(state.get("progress") or 0.0), str(state.get("stage") or ""))
+            if state.get("state") == "done":
+                return state
+            if state.get("state") == "failed":
+                error = state.get("error") or {}
+                raise JobFailed(error.get("message") or "The maskstyle backend could not finish the job.",
+                                error.get("code") or "failed")
+            if state.get("state") == "cancelled":
+                raise JobCancelled("The maskstyle job was cancelled.", "cancelled")
+            time.sleep(poll_interval)
+
+    def run_job(self, op: str, params: dict, files: dict, on_progress=None, guard: bool = True) -> dict:
+        """Submit, wait and return the result. The job is cancelled if this process dies or raises."""
+        job_id = self.submit(op, params, files)
+        watcher = CancelGuard(self, job_id) if guard else None
+        try:
+            self.wait(job_id, on_progress)
+            return self.result(job_id)
+        except (JobFailed, JobCancelled):
+            raise
+        except BaseException:
+            try:
+                self.cancel(job_id)
+            except BackendError:
+                pass
+            raise
+        finally:
+            if watcher:
+                watcher.release()
+
+
+# ---------------------------------------------------------------- starting the backend
+
+def _log_path(settings: Settings) -> Path | None:
+    if settings.config_path is None:
+        return None
+    return settings.config_path.parent / "backend.log"
+
+
+def start_backend(settings: Settings, on_wait=None, timeout: float = 120.0, interval: float = 0.5) -> Client:
+    """Start the backend from the config's backend_command and wait until it answers.
+
+    on_wait(seconds_waited) is called while waiting; returning False from it stops waiting.
+    """
+    client = Client.from_settings(settings)
+    if not settings.backend_command:
+        raise BackendUnavailable(f"The maskstyle backend is not running at {settings.url}, and no "
+                                 f"backend_command is set to start it. {SETUP_HINT}", "unreachable")
+    log_path, log = _log_path(settings), subprocess.DEVNULL
+    if log_path:
+        try:
+            log = open(log_path, "ab")
+        except OSError:
+            log_path = None
+    options = {"stdin": subprocess.DEVNULL, "stdout": log, "stderr": subprocess.STDOUT, "close_fds": True}
+    if os.name == "nt":
+        options["creationflags"] = (subprocess.DETACHED_PROCESS | subprocess.CREATE_NEW_PROCESS_GROUP
+                                    | getattr(subprocess, "CREATE_NO_WINDOW", 0))
+    else:
+        options["start_new_session"] = True
+    try:
+        process = subprocess.Popen(settings.backend_command, **options)
+    except OSError as err:
+        raise BackendUnavailable(f"The maskstyle backend could not be started with "
+                                 f"{' '.join(settings.backend_command)!r}: {err.strerror or err}. {SETUP_HINT}",
+                                 "start_failed") from None
+    finally:
+        if log is not subprocess.DEVNULL:
+            log.close()
+    started = time.monotonic()
+    while True:
+        try:
+            client.health(timeout=2.0)
+            client.process = process
+            return client
+        except BackendError:
+            pass
+        waited = time.monotonic() - started
+        if process.poll() is not None:
+            where = f" See {log_path}." if log_path else ""
+            raise BackendUnavailable(f"The maskstyle backend stopped right after starting (exit code "
+                                     f"{process.returncode}).{where} {SETUP_HINT}", "start_failed")
+        if waited > timeout or (on_wait and on_wait(waited) is False):
+            process.terminate()  # do not leave a half-started backend behind
+            raise BackendUnavailable(f"The maskstyle backend did not answer at {settings.url} within "
+                                     f"{int(waited)} s after starting. {SETUP_HINT}", "start_failed")
+        time.sleep(interval)
+
+
+def connect(settings: Settings | None = None, on_wait=None, timeout: float = 120.0) -> Client:
+    """A client for a running backend, starting the backend first if needed."""
+    settings = settings or load_settings()
+    client = Client.from_settings(settings)
+    try:
+        client.health()
+        return client
+    except BackendError:
+        return start_backend(settings, on_wait, timeout)
+
+
+# ---------------------------------------------------------------- cancel guard
+
+class CancelGuard:
+    """A helper process that cancels the job if this process ends before release()."""
+
+    def __init__(self, client: Client, job_id: str):
+        self.process = None
+        try:
+            self.process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--guard"],
+                                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL, close_fds=True,
+                                            **({"start_new_session": True} if os.name != "nt" else {}))
+            line = json.dumps({"url": client.url, "token": client.token, "job": job_id}) + "\n"
+            self.process.stdin.write(line.encode())
+            self.process.stdin.flush()
+        except OSError:
+            self.process = None  # best effort: without a guard, a killed plug-in leaves the job running
+
+    def release(self) -> None:
+        if self.process is None:
+            return
+        try:
+            self.process.stdin.write(b"done\n")
+            self.process.stdin.close()
+            self.process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.process = None
+
+
+def _guard_main() -> int:
+    job = json.loads(sys.stdin.readline())
+    if sys.stdin.readline().strip() == "done":
+        return 0
+    try:
+        Client(job["url"], job["token"], timeout=10).cancel(job["job"])
+    except BackendError:
+        pass
+    return 0
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--guard"]:
+    sys.exit(_guard_main())

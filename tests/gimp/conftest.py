@@ -1,0 +1,83 @@
+"""Fixtures for the tests that drive a real GIMP 3 and the real maskstyle backend.
+
+- gimp_root: a Debian trixie root with GIMP 3, built once by build_root.sh and cached
+  (~/.cache/maskstyle-test/gimp-trixie, or $MASKSTYLE_GIMP_ROOT), with the plug-in installed.
+- backend: `maskstyle serve` on a free host loopback port with a temporary config dir.
+- gimp: a harness.GimpRunner for batch runs of gimp-console-3.0 in the root.
+- files, env: the scenes' pictures inside the root, and the plug-in's backend settings.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+from server_process import Backend
+
+from . import harness, scenes
+
+import pngpack  # noqa: E402,I001  the plug-in's helper, put on sys.path by harness
+
+
+@pytest.fixture(scope="session")
+def gimp_root():
+    if os.geteuid() != 0:
+        pytest.skip("the GIMP tests need root (debootstrap and chroot)")
+    root = harness.root_dir()
+    if not (root / ".ready").exists():
+        reason = harness.why_root_cannot_be_built()
+        if reason:
+            pytest.skip(f"cannot build the GIMP 3 root: {reason}")
+    build = harness.build_root(root)
+    if build.returncode != 0:  # with root and a mirror this is a real failure, not a skip
+        pytest.fail(f"build_root.sh failed for {root}:\n{(build.stderr or build.stdout)[-3000:]}")
+    proc = root / "proc"
+    mounted_here = subprocess.run(["mountpoint", "-q", str(proc)]).returncode != 0
+    if mounted_here:
+        subprocess.run(["mount", "-t", "proc", "proc", str(proc)], check=True)
+    harness.install_plugin(root)
+    yield root
+    if mounted_here:
+        subprocess.run(["umount", str(proc)], check=False)
+
+
+@pytest.fixture(scope="session")
+def backend(tmp_path_factory):
+    started = time.monotonic()
+    running = Backend(tmp_path_factory.mktemp("maskstyle-config"))
+    harness.TIMINGS["backend_start"] = time.monotonic() - started
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def gimp(gimp_root):
+    runner = harness.GimpRunner(gimp_root)
+    yield runner
+    runner.close()
+
+
+@pytest.fixture(scope="session")
+def files(gimp):
+    """The scenes' PNGs, written into the exchange folder; name -> path inside the root."""
+    paths = {}
+    for name, array in scenes.images().items():
+        host, paths[name] = gimp.path(f"{name}.png")
+        h, w = array.shape[:2]
+        host.write_bytes(pngpack.encode(array.tobytes(), w, h, array.shape[2]))
+    return paths
+
+
+@pytest.fixture
+def env(backend):
+    """What GIMP and the plug-in need to reach the backend, with a quick stylize for tests."""
+    return {"MASKSTYLE_URL": backend.url, "MASKSTYLE_TOKEN": backend.token,
+            "MASKSTYLE_TEST_ITERATIONS": "2", "MASKSTYLE_TEST_MAX_SIDE": "64"}
+
+
+def pytest_terminal_summary(terminalreporter):
+    line = harness.summary()
+    if line:
+        terminalreporter.write_sep("-", "maskstyle GIMP harness: " + line)

@@ -1,0 +1,167 @@
+"""Runs inside a real GIMP 3 (gimp-console, python-fu-eval); driven by conftest.GimpRunner.
+
+run_job(path) reads a job file: build an image from PNG layers, make a selection,
+call maskstyle procedures non-interactively (or the plug-in's GIMP-side steps
+directly), and write JSON snapshots of the image before and after (every layer's
+pixels and mask, the selection, the composite).
+"""
+
+import base64
+import json
+import traceback
+
+from gi.repository import Gegl, Gimp, Gio
+
+RGBA = "R'G'B'A u8"
+MASK = "Y u8"
+
+
+def _b64(data):
+    return base64.b64encode(bytes(data)).decode("ascii")
+
+
+def _read(drawable, fmt):
+    buffer = drawable.get_buffer()
+    return bytes(buffer.get(buffer.get_extent(), 1.0, fmt, Gegl.AbyssPolicy.NONE))
+
+
+def build_image(spec):
+    """spec: width, height, layers (top first) of {name, png, x, y}, and an optional precision nick."""
+    precision = spec.get("precision", "u8-non-linear").upper().replace("-", "_")
+    image = Gimp.Image.new_with_precision(spec["width"], spec["height"], Gimp.ImageBaseType.RGB,
+                                          getattr(Gimp.Precision, precision))
+    for position, layer_spec in enumerate(spec["layers"]):
+        layer = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(layer_spec["png"]))
+        layer.set_name(layer_spec["name"])
+        image.insert_layer(layer, None, position)
+        layer.set_offsets(layer_spec.get("x", 0), layer_spec.get("y", 0))
+    image.clean_all()
+    return image
+
+
+def select(image, spec):
+    if not spec:
+        Gimp.Selection.none(image)
+        return
+    for shape in spec if isinstance(spec, list) else [spec]:
+        op = getattr(Gimp.ChannelOps, shape.get("op", "replace").upper())
+        if shape["kind"] == "rect":
+            image.select_rectangle(op, shape["x"], shape["y"], shape["w"], shape["h"])
+        else:
+            image.select_ellipse(op, shape["x"], shape["y"], shape["w"], shape["h"])
+        if shape.get("feather"):
+            Gimp.Selection.feather(image, float(shape["feather"]))
+
+
+def layer_by_name(image, name):
+    layer = image.get_layer_by_name(name)
+    if layer is None:
+        raise LookupError(f"no layer named {name!r}")
+    return layer
+
+
+def snapshot(image):
+    layers = []
+    for position, layer in enumerate(image.get_layers()):
+        _, x, y = layer.get_offsets()
+        mask = layer.get_mask()
+        layers.append({
+            "name": layer.get_name(), "position": position, "x": x, "y": y,
+            "width": layer.get_width(), "height": layer.get_height(),
+            "opacity": layer.get_opacity(), "mode": layer.get_mode().value_nick,
+            "visible": layer.get_visible(), "rgba": _b64(_read(layer, RGBA)),
+            "mask": _b64(_read(mask, MASK)) if mask is not None else None,
+        })
+    visible = Gimp.Layer.new_from_visible(image, image, "composite")
+    composite = _read(visible, RGBA)
+    visible.delete()
+    return {
+        "width": image.get_width(), "height": image.get_height(), "layers": layers,
+        "channels": len(image.get_channels()), "selection": _b64(_read(image.get_selection(), MASK)),
+        "composite": _b64(composite),
+    }
+
+
+def call(image, procedure_name, layer_name, args):
+    procedure = Gimp.get_pdb().lookup_procedure(procedure_name)
+    if procedure is None:
+        return {"status": "missing", "message": f"{procedure_name} is not registered"}
+    config = procedure.create_config()
+    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", [layer_by_name(image, layer_name)])
+    for key, value in args.items():
+        config.set_property(key, Gio.File.new_for_path(value) if key == "style-file" else value)
+    result = procedure.run(config)
+    message = result.index(1) if result.length() > 1 else None
+    return {"status": result.index(0).value_nick, "message": message}
+
+
+PLUGIN_FILE = "/root/.config/GIMP/3.0/plug-ins/maskstyle/maskstyle.py"
+
+
+def load_plugin():
+    """The installed plug-in as a module, to call its GIMP-side steps directly."""
+    import importlib.util
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.dirname(PLUGIN_FILE))
+    spec = importlib.util.spec_from_file_location("maskstyle_plugin", PLUGIN_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _png_pixels(path):
+    import pngpack  # from the plug-in folder, on sys.path once load_plugin ran
+
+    with open(path, "rb") as handle:
+        return pngpack.decode(handle.read())[3]
+
+
+def helper(image, name, args):
+    """Run one of the plug-in's GIMP-side steps on image; returns something JSON-able."""
+    if name == "select":
+        select(image, args["selection"])
+        return None
+    if name == "selection":
+        return _b64(_read(image.get_selection(), MASK))
+    if name == "set_visible":
+        layer_by_name(image, args["layer"]).set_visible(args["visible"])
+        return None
+    plugin = load_plugin()
+    if name == "select_mask":
+        plugin.select_mask(image, _png_pixels(args["mask_png"]), plugin.OPERATIONS[args["operation"]])
+        return None
+    if name == "visible_through":
+        return _b64(plugin.visible_through(image, layer_by_name(image, args["layer"]), tuple(args["rect"])))
+    if name == "png_to_rgba":
+        with open(args["png"], "rb") as handle:
+            width, height, rgba = plugin.png_to_rgba(image, handle.read())
+        return {"width": width, "height": height, "rgba": _b64(rgba)}
+    if name == "add_layer_above":
+        plugin.add_layer_above(image, layer_by_name(image, args["layer"]), args["name"],
+                               _png_pixels(args["rgba_png"]))
+        return None
+    raise ValueError(f"no helper {name}")
+
+
+def run_job(path):
+    with open(path) as handle:
+        job = json.load(handle)
+    try:
+        image = build_image(job["image"])
+        select(image, job.get("selection"))
+        report = {"before": snapshot(image), "calls": []}
+        for step in job["calls"]:
+            if "helper" in step:
+                report["calls"].append(helper(image, step["helper"], step.get("args", {})))
+            else:
+                report["calls"].append(call(image, step["procedure"], step["layer"], step.get("args", {})))
+        report["after"] = snapshot(image)
+        image.delete()
+    except Exception:
+        report = {"exception": traceback.format_exc()}
+    with open(job["out"], "w") as handle:
+        json.dump(report, handle)

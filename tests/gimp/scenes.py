@@ -1,0 +1,116 @@
+"""Test images, and readers for the JSON reports that gimp_scenarios.py writes."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+
+SIZE = 96
+UNDO_LEFT_OPEN = "left image undo in inconsistent state"  # GIMP's words when a plug-in leaves a group open
+
+
+# ---------------------------------------------------------------- images
+
+def _grid(h, w):
+    return np.mgrid[0:h, 0:w]
+
+
+def _photo(h, w, seed):
+    y, x = _grid(h, w)
+    rgb = np.stack([(x * 255 // w + seed) % 256, (y * 255 // h) % 256,
+                    ((x // 6 + y // 6) % 2) * 160 + 40 + seed % 50], axis=-1)
+    return rgb.astype(np.uint8)
+
+
+def _soft_disk(h, w, color):
+    y, x = _grid(h, w)
+    r = np.hypot((x - w / 2 + 0.5) / (w / 2), (y - h / 2 + 0.5) / (h / 2))
+    alpha = np.clip((1.0 - r) * 4.0, 0, 1) * 255
+    rgb = np.broadcast_to(np.array(color, np.uint8), (h, w, 3))
+    return np.dstack([rgb, alpha.astype(np.uint8)])
+
+
+def _subject(h, w):
+    y, x = _grid(h, w)
+    inside = np.hypot(x - 48, y - 44) < 22
+    rgb = np.where(inside[..., None], [235, 200, 60], [25, 40, 70]) + ((x + y) % 5)[..., None]
+    return rgb.astype(np.uint8)
+
+
+def _style(h, w):
+    y, x = _grid(h, w)
+    stripes = ((x + 2 * y) // 5) % 2
+    return np.where(stripes[..., None], [200, 30, 40], [20, 60, 210]).astype(np.uint8)
+
+
+def images() -> dict[str, np.ndarray]:
+    """Every picture the scenes use, by file name stem."""
+    return {"background": _photo(SIZE, SIZE, 11), "photo": _photo(72, 80, 97), "top": _photo(16, 16, 201),
+            "pasted": _soft_disk(36, 40, (220, 60, 50)), "subject": _subject(SIZE, SIZE), "style": _style(64, 64)}
+
+
+def scene(files, *names):
+    """An image spec for gimp_scenarios.build_image with the named layers, top first."""
+    layers = {
+        "Top": {"name": "Top", "png": files["top"], "x": 0, "y": 80},
+        "Pasted": {"name": "Pasted", "png": files["pasted"], "x": 30, "y": 40},
+        "Photo": {"name": "Photo", "png": files["photo"], "x": 10, "y": 12},
+        "Background": {"name": "Background", "png": files["background"]},
+        "Subject": {"name": "Subject", "png": files["subject"]},
+    }
+    return {"width": SIZE, "height": SIZE, "layers": [layers[name] for name in names]}
+
+
+# ---------------------------------------------------------------- reports
+
+def _array(text):
+    return np.frombuffer(base64.b64decode(text), np.uint8)
+
+
+def layer_rgba(layer):
+    return _array(layer["rgba"]).reshape(layer["height"], layer["width"], 4)
+
+
+def layer_mask(layer):
+    return _array(layer["mask"]).reshape(layer["height"], layer["width"])
+
+
+def selection_of(snapshot):
+    return _array(snapshot["selection"]).reshape(snapshot["height"], snapshot["width"])
+
+
+def composite_of(snapshot):
+    return _array(snapshot["composite"]).reshape(snapshot["height"], snapshot["width"], 4)
+
+
+def layers_by_name(snapshot):
+    return {layer["name"]: layer for layer in snapshot["layers"]}
+
+
+def new_layers(report):
+    before = layers_by_name(report["before"])
+    return [layer for layer in report["after"]["layers"] if layer["name"] not in before]
+
+
+def assert_untouched(report):
+    """Every layer that was there is exactly as it was (new layers may sit above it); no channel added."""
+    before, after = layers_by_name(report["before"]), layers_by_name(report["after"])
+    for name, old in before.items():
+        new, old = dict(after[name]), dict(old)
+        assert new.pop("position") - old.pop("position") in (0, 1), name
+        assert new == old, f"layer {name} changed"
+    assert report["after"]["channels"] == report["before"]["channels"]
+    assert UNDO_LEFT_OPEN not in report["gimp_output"]
+
+
+def assert_unchanged(report):
+    assert report["after"] == report["before"]
+
+
+def xfail_if_op_missing(call, op):
+    """While the backend lacks an op, the test is an expected failure with the backend's own words."""
+    message = (call.get("message") or "").lower()
+    if call["status"] != "success" and op in message and "unknown op" in message:
+        pytest.xfail(f"the backend has no '{op}' op yet: {call['message']}")

@@ -1,0 +1,213 @@
+"""The maskstyle procedures in a real GIMP 3, against the real backend, non-interactively."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from .harness import client_for, free_port
+from .scenes import (SIZE, assert_unchanged, assert_untouched, composite_of, layer_mask, layer_rgba, layers_by_name,
+                     new_layers, scene, selection_of, xfail_if_op_missing)
+
+import pngpack  # noqa: E402,I001  the plug-in's helper, put on sys.path by harness
+
+STYLIZE = "plug-in-maskstyle-stylize-selection"
+HARMONIZE = "plug-in-maskstyle-harmonize-layer"
+SELECT_SUBJECT = "plug-in-maskstyle-select-subject"
+RECTANGLE = {"kind": "rect", "x": 30, "y": 28, "w": 36, "h": 30}
+FEATHERED_ELLIPSE = {"kind": "ellipse", "x": 24, "y": 22, "w": 50, "h": 40, "feather": 10}
+
+
+def _stylize_args(files):
+    return {"style-file": files["style"], "strength": 1.0, "quality": "fast", "preserve-color": False, "seed": 3}
+
+
+def _stylize(gimp, files, env, selection):
+    return gimp.run({"image": scene(files, "Top", "Photo", "Background"), "selection": selection,
+                     "calls": [{"procedure": STYLIZE, "layer": "Photo", "args": _stylize_args(files)}]}, env)
+
+
+# ---------------------------------------------------------------- stylize
+
+@pytest.mark.parametrize("shape", [RECTANGLE, FEATHERED_ELLIPSE], ids=["rectangle", "feathered-ellipse"])
+def test_stylize_adds_one_layer_masked_by_the_selection(gimp, files, env, shape):
+    report = _stylize(gimp, files, env, shape)
+    call = report["calls"][0]
+    assert call["status"] == "success", call["message"]
+
+    added = new_layers(report)
+    assert [layer["name"] for layer in added] == ["Stylized (style)"]
+    stylized, after = added[0], layers_by_name(report["after"])
+    assert stylized["position"] == after["Photo"]["position"] - 1  # directly above the source
+    assert after["Top"]["position"] == 0
+    assert_untouched(report)  # the source layer's pixels are bit-identical, and so is the rest
+
+    # It covers the selected part of the source layer and stays within that layer.
+    selection = selection_of(report["before"])
+    ys, xs = np.nonzero(selection)
+    photo = after["Photo"]
+    x, y, w, h = stylized["x"], stylized["y"], stylized["width"], stylized["height"]
+    assert x <= max(xs.min(), photo["x"]) and y <= max(ys.min(), photo["y"])
+    assert x + w >= min(xs.max() + 1, photo["x"] + photo["width"])
+    assert y + h >= min(ys.max() + 1, photo["y"] + photo["height"])
+    assert photo["x"] <= x and photo["y"] <= y
+    assert x + w <= photo["x"] + photo["width"] and y + h <= photo["y"] + photo["height"]
+
+    # Its layer mask is the selection, soft edges included.
+    assert stylized["mask"] is not None
+    mask = layer_mask(stylized)
+    assert np.array_equal(mask, selection[y:y + h, x:x + w])
+    if shape.get("feather"):
+        assert np.count_nonzero((mask > 0) & (mask < 255)) > 100
+    assert np.array_equal(selection_of(report["after"]), selection)
+
+    # The visible image changes inside the selection only.
+    changed = np.any(composite_of(report["before"]) != composite_of(report["after"]), axis=-1)
+    assert not changed[selection == 0].any()
+    assert changed[selection == 255].mean() > 0.2
+
+
+def test_stylize_with_nothing_selected_says_so_and_changes_nothing(gimp, files, env):
+    report = _stylize(gimp, files, env, None)
+    call = report["calls"][0]
+    assert call["status"] == "execution-error"
+    assert call["message"] == "Nothing is selected: select the area to stylize first."
+    assert_unchanged(report)
+
+
+def test_a_bad_token_is_reported_and_changes_nothing(gimp, files, env):
+    report = _stylize(gimp, files, {**env, "MASKSTYLE_TOKEN": "wrong-token"}, RECTANGLE)
+    call = report["calls"][0]
+    assert call["status"] == "execution-error"
+    assert "refused the access token" in call["message"]
+    assert_unchanged(report)
+
+
+# ---------------------------------------------------------------- no backend
+
+def test_every_procedure_reports_a_missing_backend_and_changes_nothing(gimp, files):
+    env = {"MASKSTYLE_URL": f"http://127.0.0.1:{free_port()}", "MASKSTYLE_TOKEN": "nobody-listens"}
+    report = gimp.run({
+        "image": scene(files, "Top", "Pasted", "Photo", "Background"), "selection": RECTANGLE,
+        "calls": [
+            {"procedure": STYLIZE, "layer": "Photo", "args": _stylize_args(files)},
+            {"procedure": HARMONIZE, "layer": "Pasted", "args": {"mode": "photo", "strength": 1.0}},
+            {"procedure": SELECT_SUBJECT, "layer": "Photo", "args": {"target": "refine", "operation": "replace"}},
+        ]}, env)
+    for call in report["calls"]:
+        assert call["status"] == "execution-error"
+        assert call["message"].startswith(f"The maskstyle backend is not running at {env['MASKSTYLE_URL']}")
+        assert "maskstyle serve" in call["message"] and "Traceback" not in call["message"]
+    assert_unchanged(report)
+    assert "Traceback" not in report["gimp_output"]
+
+
+# ---------------------------------------------------------------- harmonize
+
+def test_harmonize_adds_a_layer_with_the_same_place_and_alpha(gimp, files, env):
+    report = gimp.run({"image": scene(files, "Top", "Pasted", "Background"), "selection": None,
+                       "calls": [{"procedure": HARMONIZE, "layer": "Pasted",
+                                  "args": {"mode": "photo", "strength": 1.0}}]}, env)
+    call = report["calls"][0]
+    xfail_if_op_missing(call, "harmonize")
+    assert call["status"] == "success", call["message"]
+
+    added = new_layers(report)
+    assert [layer["name"] for layer in added] == ["Harmonized (Pasted)"]
+    harmonized, pasted = added[0], layers_by_name(report["after"])["Pasted"]
+    assert harmonized["position"] == pasted["position"] - 1
+    for key in ("x", "y", "width", "height"):
+        assert harmonized[key] == pasted[key], key
+    new, old = layer_rgba(harmonized), layer_rgba(pasted)
+    assert np.array_equal(new[..., 3], old[..., 3])
+    assert_untouched(report)
+    visible = old[..., 3] > 0
+    assert np.any(new[visible][:, :3] != old[visible][:, :3])
+
+
+# ---------------------------------------------------------------- select subject
+
+def _backend_mask(backend, snapshot, target, hint=None):
+    """The mask the backend gives for this image when asked directly, as the plug-in asks."""
+    w, h = snapshot["width"], snapshot["height"]
+    files = {"image": ("image.png", "image/png", pngpack.encode(base64.b64decode(snapshot["composite"]), w, h, 4))}
+    if hint is not None:
+        files["hint"] = ("hint.png", "image/png", pngpack.encode(hint.tobytes(), w, h, 1))
+    client = client_for(backend)
+    layer = client.run_job("segment", {"target": target}, files)["layers"][0]
+    mw, mh, channels, data = pngpack.decode(client.fetch(layer["url"]))
+    assert (mw, mh, layer["x"], layer["y"]) == (w, h, 0, 0)
+    return np.frombuffer(data, np.uint8).reshape(h, w, channels)[..., 0]
+
+
+def _select_subject(gimp, files, env, selection, target, operation):
+    return gimp.run({"image": scene(files, "Subject"), "selection": selection,
+                     "calls": [{"procedure": SELECT_SUBJECT, "layer": "Subject",
+                                "args": {"target": target, "operation": operation}}]}, env)
+
+
+def test_select_subject_refine_replaces_the_selection(gimp, files, env, backend):
+    rough = {"kind": "rect", "x": 20, "y": 18, "w": 58, "h": 54}
+    report = _select_subject(gimp, files, env, rough, "refine", "replace")
+    call = report["calls"][0]
+    xfail_if_op_missing(call, "segment")
+    assert call["status"] == "success", call["message"]
+    assert_untouched(report)
+    assert new_layers(report) == []
+
+    hint = selection_of(report["before"])
+    selected = selection_of(report["after"])
+    assert selected.any() and not np.array_equal(selected, hint)
+    assert np.array_equal(selected, _backend_mask(backend, report["before"], "refine", hint))
+
+
+def test_select_subject_intersects_with_the_selection(gimp, files, env, backend):
+    left_half = {"kind": "rect", "x": 0, "y": 0, "w": SIZE // 2, "h": SIZE}
+    report = _select_subject(gimp, files, env, left_half, "subject", "intersect")
+    call = report["calls"][0]
+    xfail_if_op_missing(call, "segment")
+    assert call["status"] == "success", call["message"]
+    assert_untouched(report)
+
+    expected = np.minimum(selection_of(report["before"]), _backend_mask(backend, report["before"], "subject"))
+    selected = selection_of(report["after"])
+    assert selected.any() and not selected[:, SIZE // 2:].any()
+    assert np.array_equal(selected, expected)
+
+
+# ---------------------------------------------------------------- cancel
+
+def _running_jobs(backend):
+    return client_for(backend).info()["queue"]["running"]
+
+
+def _wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_a_killed_plugin_cancels_its_backend_job(gimp, files, env, backend):
+    """Cancelling the progress bar makes GIMP kill the plug-in; the backend job must stop too."""
+    _wait_until(lambda: _running_jobs(backend) == 0, 120, "an idle backend")
+    slow = {**env, "MASKSTYLE_TEST_ITERATIONS": "1000", "MASKSTYLE_TEST_MAX_SIDE": "256"}
+    run = gimp.start({"image": scene(files, "Top", "Photo", "Background"), "selection": RECTANGLE,
+                      "calls": [{"procedure": STYLIZE, "layer": "Photo", "args": _stylize_args(files)}]}, slow)
+    try:
+        _wait_until(lambda: _running_jobs(backend) == 1, 120, "the plug-in's job to run")
+        pid = run.plugin_pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        _wait_until(lambda: _running_jobs(backend) == 0, 30, "the backend job to be cancelled")
+    finally:
+        report = gimp.finish(run)
+    assert report["calls"][0]["status"] != "success"
+    assert_unchanged(report)
