@@ -62,3 +62,35 @@ def mask_from_red(rgba, mask_rect, width, height):
             src = ((row - my) * mw + (ox - mx)) * 4
             mask[row * width + ox:row * width + ox + ow] = rgba[src:src + ow * 4:4]
     return bytes(mask)
+
+
+def union(a, b):
+    """The smallest rectangle holding both rectangles; either may be None."""
+    if a is None or b is None:
+        return a or b
+    x1, y1 = min(a[0], b[0]), min(a[1], b[1])
+    x2, y2 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+    return (x1, y1, x2 - x1, y2 - y1)
+
+
+def bounds(mask, width, height):
+    """The rectangle around a width x height mask's non-zero pixels, or None when all are 0."""
+    left, right, top, bottom = width, 0, None, 0
+    for row in range(height):
+        line = mask[row * width:(row + 1) * width]
+        kept = line.rstrip(b"\x00")
+        if not kept:
+            continue
+        top = row if top is None else top
+        bottom = row + 1
+        left = min(left, len(kept) - len(kept.lstrip(b"\x00")))
+        right = max(right, len(kept))
+    return None if top is None else (left, top, right - left, bottom - top)
+
+
+def split_alpha(rgba):
+    """(the pixels made opaque, their alpha) of RGBA bytes."""
+    opaque = bytearray(rgba)
+    alpha = bytes(opaque[3::4])
+    opaque[3::4] = b"\xff" * len(alpha)
+    return bytes(opaque), alpha

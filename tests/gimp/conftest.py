@@ -73,8 +73,7 @@ def files(gimp):
 @pytest.fixture
 def env(backend):
     """What GIMP and the plug-in need to reach the backend, with a quick stylize for tests."""
-    return {"MASKSTYLE_URL": backend.url, "MASKSTYLE_TOKEN": backend.token,
-            "MASKSTYLE_TEST_ITERATIONS": "2", "MASKSTYLE_TEST_MAX_SIDE": "64"}
+    return harness.backend_env(backend)
 
 
 def pytest_terminal_summary(terminalreporter):

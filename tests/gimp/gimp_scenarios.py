@@ -1,16 +1,21 @@
 """Runs inside a real GIMP 3 (gimp-console, python-fu-eval); driven by conftest.GimpRunner.
 
-run_job(path) reads a job file: build an image from PNG layers, make a selection,
-call maskstyle procedures non-interactively (or the plug-in's GIMP-side steps
-directly), and write JSON snapshots of the image before and after (every layer's
-pixels and mask, the selection, the composite).
+run_job(path) reads a job file: build an image from PNG layers (and saved selections),
+make a selection, call maskstyle procedures non-interactively (or the plug-in's
+GIMP-side steps directly), and write JSON snapshots of the image before and after
+(every layer's pixels and mask, group members, channels, the selection, the composite).
+A job with "runs" holds several such scenarios, done one after another in one GIMP.
 """
 
 import base64
 import json
+import time
 import traceback
 
-from gi.repository import Gegl, Gimp, Gio
+import gi
+
+gi.require_version("Babl", "0.1")
+from gi.repository import Babl, Gegl, Gimp, Gio  # noqa: E402
 
 RGBA = "R'G'B'A u8"
 MASK = "Y u8"
@@ -25,8 +30,16 @@ def _read(drawable, fmt):
     return bytes(buffer.get(buffer.get_extent(), 1.0, fmt, Gegl.AbyssPolicy.NONE))
 
 
+def _read_mask(drawable):
+    """A channel's or layer mask's own values, which GIMP uses as coverage (what it copies
+    between channels, masks and the selection): Y' for channels of 8-bit perceptual images."""
+    fmt = "Y' u8" if Babl.get_name(drawable.get_format()).startswith("Y'") else MASK
+    return _read(drawable, fmt)
+
+
 def build_image(spec):
-    """spec: width, height, layers (top first) of {name, png, x, y}, and an optional precision nick."""
+    """spec: width, height, layers (top first) of {name, png, x, y}, an optional precision nick,
+    and optional channels [{name, selection}]: selections saved as channels (Select > Save to Channel)."""
     precision = spec.get("precision", "u8-non-linear").upper().replace("-", "_")
     image = Gimp.Image.new_with_precision(spec["width"], spec["height"], Gimp.ImageBaseType.RGB,
                                           getattr(Gimp.Precision, precision))
@@ -35,6 +48,10 @@ def build_image(spec):
         layer.set_name(layer_spec["name"])
         image.insert_layer(layer, None, position)
         layer.set_offsets(layer_spec.get("x", 0), layer_spec.get("y", 0))
+    for channel_spec in spec.get("channels", []):
+        select(image, channel_spec["selection"])
+        Gimp.Selection.save(image).set_name(channel_spec["name"])
+    Gimp.Selection.none(image)
     image.clean_all()
     return image
 
@@ -60,39 +77,65 @@ def layer_by_name(image, name):
     return layer
 
 
+def _layer_snapshot(layer, position):
+    _, x, y = layer.get_offsets()
+    mask = layer.get_mask()
+    entry = {
+        "name": layer.get_name(), "position": position, "x": x, "y": y,
+        "width": layer.get_width(), "height": layer.get_height(),
+        "opacity": layer.get_opacity(), "mode": layer.get_mode().value_nick,
+        "visible": layer.get_visible(), "rgba": _b64(_read(layer, RGBA)),
+        "mask": _b64(_read_mask(mask)) if mask is not None else None,
+    }
+    if layer.is_group_layer():
+        entry["children"] = [_layer_snapshot(child, index) for index, child in enumerate(layer.get_children())]
+    return entry
+
+
 def snapshot(image):
-    layers = []
-    for position, layer in enumerate(image.get_layers()):
-        _, x, y = layer.get_offsets()
-        mask = layer.get_mask()
-        layers.append({
-            "name": layer.get_name(), "position": position, "x": x, "y": y,
-            "width": layer.get_width(), "height": layer.get_height(),
-            "opacity": layer.get_opacity(), "mode": layer.get_mode().value_nick,
-            "visible": layer.get_visible(), "rgba": _b64(_read(layer, RGBA)),
-            "mask": _b64(_read(mask, MASK)) if mask is not None else None,
-        })
+    layers = [_layer_snapshot(layer, position) for position, layer in enumerate(image.get_layers())]
     visible = Gimp.Layer.new_from_visible(image, image, "composite")
     composite = _read(visible, RGBA)
     visible.delete()
     return {
         "width": image.get_width(), "height": image.get_height(), "layers": layers,
         "channels": len(image.get_channels()), "selection": _b64(_read(image.get_selection(), MASK)),
+        "channel_masks": {channel.get_name(): _b64(_read_mask(channel)) for channel in image.get_channels()},
         "composite": _b64(composite),
     }
 
 
-def call(image, procedure_name, layer_name, args):
-    procedure = Gimp.get_pdb().lookup_procedure(procedure_name)
-    if procedure is None:
-        return {"status": "missing", "message": f"{procedure_name} is not registered"}
+def _argument(image, key, value):
+    """A job's argument value as GIMP wants it: files as Gio.File, channels by name."""
+    if value is None:
+        return None
+    if key.startswith(("style-file", "rest-file")):
+        return Gio.File.new_for_path(value)
+    if key.startswith("channel-"):
+        channel = image.get_channel_by_name(value)
+        if channel is None:
+            raise LookupError(f"no channel named {value!r}")
+        return channel
+    return value
+
+
+def _config(image, procedure, layer_names, args):
     config = procedure.create_config()
     config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
     config.set_property("image", image)
-    config.set_core_object_array("drawables", [layer_by_name(image, layer_name)])
+    names = layer_names if isinstance(layer_names, list) else [layer_names]
+    config.set_core_object_array("drawables", [layer_by_name(image, name) for name in names])
     for key, value in args.items():
-        config.set_property(key, Gio.File.new_for_path(value) if key == "style-file" else value)
-    result = procedure.run(config)
+        config.set_property(key, _argument(image, key, value))
+    return config
+
+
+def call(image, procedure_name, layer_names, args):
+    """Run a procedure through the PDB; layer_names is one name or a list (several drawables)."""
+    procedure = Gimp.get_pdb().lookup_procedure(procedure_name)
+    if procedure is None:
+        return {"status": "missing", "message": f"{procedure_name} is not registered"}
+    result = procedure.run(_config(image, procedure, layer_names, args))
     message = result.index(1) if result.length() > 1 else None
     return {"status": result.index(0).value_nick, "message": message}
 
@@ -144,23 +187,71 @@ def helper(image, name, args):
         plugin.add_layer_above(image, layer_by_name(image, args["layer"]), args["name"],
                                _png_pixels(args["rgba_png"]))
         return None
+    if name == "recorded":
+        return recorded(plugin, image, args["procedure"], args["layer"], args.get("args", {}))
     raise ValueError(f"no helper {name}")
+
+
+RECORDED = ("undo_group_start", "undo_group_end", "insert_layer", "remove_layer", "insert_channel",
+            "remove_channel")
+
+
+def recorded(plugin, image, procedure_name, layer_names, args):
+    """Run a procedure's own code (the plug-in's work function) in this process, with the same
+    config the PDB would give it, recording the image's undo-group and insert/remove calls.
+
+    The plug-in normally runs in its own process, out of reach; this is how a test sees
+    how its changes are grouped for undo."""
+    procedure = Gimp.get_pdb().lookup_procedure(procedure_name)
+    config = _config(image, procedure, layer_names, args)
+    drawables = config.get_core_object_array("drawables")
+    events, originals = [], {name: getattr(Gimp.Image, name) for name in RECORDED}
+
+    def recording(name, original):
+        def method(self, *call_args):
+            item = next((a for a in call_args if isinstance(a, Gimp.Item)), None)
+            events.append([name, item.get_name() if item is not None else None])
+            return original(self, *call_args)
+        return method
+
+    for name, original in originals.items():
+        setattr(Gimp.Image, name, recording(name, original))
+    try:
+        plugin.PROCEDURES[procedure_name]["work"](image, list(drawables), config, Gimp.RunMode.NONINTERACTIVE)
+        outcome = {"status": "success", "message": None}
+    except Exception as err:
+        outcome = {"status": "error", "message": str(err)}
+    finally:
+        for name, original in originals.items():
+            setattr(Gimp.Image, name, original)
+        Gimp.progress_end()
+    return {**outcome, "events": events}
+
+
+def run_scenario(job):
+    started = time.monotonic()
+    image = build_image(job["image"])
+    select(image, job.get("selection"))
+    report = {"before": snapshot(image), "calls": []}
+    for step in job["calls"]:
+        if "helper" in step:
+            report["calls"].append(helper(image, step["helper"], step.get("args", {})))
+        else:
+            report["calls"].append(call(image, step["procedure"], step["layer"], step.get("args", {})))
+    report["after"] = snapshot(image)
+    image.delete()
+    report["seconds"] = time.monotonic() - started
+    return report
 
 
 def run_job(path):
     with open(path) as handle:
         job = json.load(handle)
     try:
-        image = build_image(job["image"])
-        select(image, job.get("selection"))
-        report = {"before": snapshot(image), "calls": []}
-        for step in job["calls"]:
-            if "helper" in step:
-                report["calls"].append(helper(image, step["helper"], step.get("args", {})))
-            else:
-                report["calls"].append(call(image, step["procedure"], step["layer"], step.get("args", {})))
-        report["after"] = snapshot(image)
-        image.delete()
+        if "runs" in job:
+            report = {"runs": [run_scenario(run) for run in job["runs"]]}
+        else:
+            report = run_scenario(job)
     except Exception:
         report = {"exception": traceback.format_exc()}
     with open(job["out"], "w") as handle:

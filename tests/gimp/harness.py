@@ -87,6 +87,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def backend_env(backend) -> dict[str, str]:
+    """What GIMP and the plug-in need to reach a tests/server_process.Backend, with a quick stylize."""
+    return {"MASKSTYLE_URL": backend.url, "MASKSTYLE_TOKEN": backend.token,
+            "MASKSTYLE_TEST_ITERATIONS": "2", "MASKSTYLE_TEST_MAX_SIDE": "64"}
+
+
 def client_for(backend) -> msclient.Client:
     """The plug-in's own client, for a tests/server_process.Backend."""
     return msclient.Client(backend.url, backend.token, timeout=120)
@@ -114,7 +120,8 @@ class GimpRun:
 
 
 class GimpRunner:
-    """Runs gimp_scenarios.run_job in gimp-console-3.0 inside the root, one GIMP per job."""
+    """Runs gimp_scenarios.run_job in gimp-console-3.0 inside the root: one GIMP per job, or one
+    for a list of jobs (run_all)."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -130,6 +137,12 @@ class GimpRunner:
     def run(self, job: dict, env: dict[str, str]) -> dict:
         """Run one job; env reaches GIMP and the plug-in (nothing else of the host's does)."""
         return self.finish(self.start(job, env))
+
+    def run_all(self, jobs: list[dict], env: dict[str, str]) -> list[dict]:
+        """Run several jobs in one GIMP (one start-up instead of one each); a report per job.
+        Every report's gimp_output is the whole run's output."""
+        report = self.finish(self.start({"runs": jobs}, env))
+        return [{**run, "gimp_output": report["gimp_output"]} for run in report["runs"]]
 
     def start(self, job: dict, env: dict[str, str]) -> "GimpRun":
         name = uuid.uuid4().hex[:8]

@@ -45,10 +45,17 @@ def _style(h, w):
     return np.where(stripes[..., None], [200, 30, 40], [20, 60, 210]).astype(np.uint8)
 
 
+def _style2(h, w):
+    y, x = _grid(h, w)
+    dots = np.hypot(x % 12 - 6, y % 12 - 6) < 4
+    return np.where(dots[..., None], [250, 220, 40], [30, 120, 50]).astype(np.uint8)
+
+
 def images() -> dict[str, np.ndarray]:
     """Every picture the scenes use, by file name stem."""
     return {"background": _photo(SIZE, SIZE, 11), "photo": _photo(72, 80, 97), "top": _photo(16, 16, 201),
-            "pasted": _soft_disk(36, 40, (220, 60, 50)), "subject": _subject(SIZE, SIZE), "style": _style(64, 64)}
+            "pasted": _soft_disk(36, 40, (220, 60, 50)), "subject": _subject(SIZE, SIZE), "style": _style(64, 64),
+            "style2": _style2(48, 48)}
 
 
 def scene(files, *names):
@@ -81,6 +88,10 @@ def selection_of(snapshot):
     return _array(snapshot["selection"]).reshape(snapshot["height"], snapshot["width"])
 
 
+def channel_of(snapshot, name):
+    return _array(snapshot["channel_masks"][name]).reshape(snapshot["height"], snapshot["width"])
+
+
 def composite_of(snapshot):
     return _array(snapshot["composite"]).reshape(snapshot["height"], snapshot["width"], 4)
 
@@ -94,12 +105,13 @@ def new_layers(report):
     return [layer for layer in report["after"]["layers"] if layer["name"] not in before]
 
 
-def assert_untouched(report):
-    """Every layer that was there is exactly as it was (new layers may sit above it); no channel added."""
+def assert_untouched(report, max_shift=1):
+    """Every layer that was there is exactly as it was (up to max_shift new layers may sit above it);
+    no channel added."""
     before, after = layers_by_name(report["before"]), layers_by_name(report["after"])
     for name, old in before.items():
         new, old = dict(after[name]), dict(old)
-        assert new.pop("position") - old.pop("position") in (0, 1), name
+        assert 0 <= new.pop("position") - old.pop("position") <= max_shift, name
         assert new == old, f"layer {name} changed"
     assert report["after"]["channels"] == report["before"]["channels"]
     assert UNDO_LEFT_OPEN not in report["gimp_output"]
@@ -107,6 +119,24 @@ def assert_untouched(report):
 
 def assert_unchanged(report):
     assert report["after"] == report["before"]
+
+
+def undo_groups(events):
+    """The top-level undo groups of a recorded run, each as the [call, item name] pairs made in it.
+    A layer or channel inserted or removed outside every group fails the test."""
+    depth, groups = 0, []
+    for name, item in events:
+        if name == "undo_group_start":
+            groups += [[]] if depth == 0 else []
+            depth += 1
+        elif name == "undo_group_end":
+            depth -= 1
+            assert depth >= 0, "an undo group was ended that was not started"
+        else:
+            assert depth > 0, f"{name}({item}) ran outside an undo group"
+            groups[-1].append([name, item])
+    assert depth == 0, "an undo group was left open"
+    return groups
 
 
 def xfail_if_op_missing(call, op):

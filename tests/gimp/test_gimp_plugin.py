@@ -19,6 +19,8 @@ import pngpack  # noqa: E402,I001  the plug-in's helper, put on sys.path by harn
 STYLIZE = "plug-in-maskstyle-stylize-selection"
 HARMONIZE = "plug-in-maskstyle-harmonize-layer"
 SELECT_SUBJECT = "plug-in-maskstyle-select-subject"
+REGIONS = "plug-in-maskstyle-stylize-regions"
+BLUR = "plug-in-maskstyle-portrait-blur"
 RECTANGLE = {"kind": "rect", "x": 30, "y": 28, "w": 36, "h": 30}
 FEATHERED_ELLIPSE = {"kind": "ellipse", "x": 24, "y": 22, "w": 50, "h": 40, "feather": 10}
 
@@ -92,12 +94,17 @@ def test_a_bad_token_is_reported_and_changes_nothing(gimp, files, env):
 
 def test_every_procedure_reports_a_missing_backend_and_changes_nothing(gimp, files):
     env = {"MASKSTYLE_URL": f"http://127.0.0.1:{free_port()}", "MASKSTYLE_TOKEN": "nobody-listens"}
+    image = {**scene(files, "Top", "Pasted", "Photo", "Background"),
+             "channels": [{"name": "Sky", "selection": RECTANGLE}]}
     report = gimp.run({
-        "image": scene(files, "Top", "Pasted", "Photo", "Background"), "selection": RECTANGLE,
+        "image": image, "selection": RECTANGLE,
         "calls": [
             {"procedure": STYLIZE, "layer": "Photo", "args": _stylize_args(files)},
+            {"procedure": STYLIZE, "layer": ["Photo", "Background"], "args": _stylize_args(files)},
             {"procedure": HARMONIZE, "layer": "Pasted", "args": {"mode": "photo", "strength": 1.0}},
             {"procedure": SELECT_SUBJECT, "layer": "Photo", "args": {"target": "refine", "operation": "replace"}},
+            {"procedure": REGIONS, "layer": "Photo", "args": {"channel-1": "Sky", "style-file-1": files["style"]}},
+            {"procedure": BLUR, "layer": "Photo", "args": {"radius": 4.0}},
         ]}, env)
     for call in report["calls"]:
         assert call["status"] == "execution-error"
