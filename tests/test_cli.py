@@ -117,3 +117,43 @@ def test_models_list_names_the_registry(tmp_path):
     assert "vgg19" in r.stdout and "not installed" in r.stdout
     r = run("models", "verify", "vgg19", env={"MASKSTYLE_MODELS_DIR": str(tmp_path)})
     assert r.returncode == 1 and "maskstyle models install vgg19" in r.stderr
+
+
+def _pasted(tmp_path):
+    image = np.zeros((64, 80, 3), np.uint8)
+    image[:] = (70, 90, 130)
+    image[20:44, 28:52] = (220, 120, 90)
+    mask = np.zeros((64, 80), np.uint8)
+    mask[20:44, 28:52] = 255
+    Image.fromarray(image).save(tmp_path / "comp.png")
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    return image, mask
+
+
+def test_harmonize_command_keeps_the_outside_and_reports_bad_masks(tmp_path):
+    image, mask = _pasted(tmp_path)
+    r = run("harmonize", tmp_path / "comp.png", "--mask", tmp_path / "mask.png", "--out",
+            tmp_path / "out.png")
+    assert r.returncode == 0, r.stderr
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    far = np.ones_like(mask, bool)
+    far[10:54, 18:62] = False  # well beyond the pasted square and its edge band
+    assert np.array_equal(out[far], image[far])
+    Image.fromarray(mask[:32]).save(tmp_path / "small.png")
+    r = run("harmonize", tmp_path / "comp.png", "--mask", tmp_path / "small.png", "--out",
+            tmp_path / "out2.png")
+    assert r.returncode != 0 and "same size" in r.stderr and not (tmp_path / "out2.png").exists()
+
+
+def test_segment_command_refines_a_hint_and_needs_one(tmp_path):
+    image, mask = _pasted(tmp_path)
+    hint = np.zeros_like(mask)
+    hint[16:48, 24:56] = 255
+    Image.fromarray(hint).save(tmp_path / "hint.png")
+    r = run("segment", tmp_path / "comp.png", "--target", "refine", "--hint", tmp_path / "hint.png",
+            "--out", tmp_path / "sel.png")
+    assert r.returncode == 0, r.stderr
+    sel = np.asarray(Image.open(tmp_path / "sel.png"))
+    assert sel.shape == mask.shape and ((sel > 127) == (mask > 127)).mean() > 0.95
+    r = run("segment", tmp_path / "comp.png", "--target", "refine", "--out", tmp_path / "x.png")
+    assert r.returncode != 0 and "needs --hint" in r.stderr

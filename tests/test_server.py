@@ -257,3 +257,59 @@ def test_server_survived_everything(http, backend):
     assert requests.get(backend.url + "/v1/health").json()["status"] == "ok"
     final, _ = wait(http, backend, submit(http, backend).json()["id"])
     assert final["state"] == "done"
+
+
+def _pasted_square():
+    """A reddish square pasted on a blue-gray background, and its mask."""
+    image = np.zeros((64, 80, 3), np.uint8)
+    image[:] = (70, 90, 130)
+    image[20:44, 28:52] = (220, 120, 90)
+    mask = np.zeros((64, 80), np.uint8)
+    mask[20:44, 28:52] = 255
+    return image, mask
+
+
+def test_harmonize_job_returns_the_pasted_layer_with_its_alpha(http, backend):
+    image, mask = _pasted_square()
+    r = submit(http, backend, op="harmonize", params={"mode": "photo"},
+               files={"image": png(image), "mask": png(mask)})
+    assert r.status_code == 202, r.text
+    final, _ = wait(http, backend, r.json()["id"])
+    assert final["state"] == "done", final
+    (layer,) = http.get(f"{backend.url}/v1/jobs/{final['id']}/result").json()["layers"]
+    rgba = np.asarray(Image.open(io.BytesIO(http.get(backend.url + layer["url"]).content)))
+    x, y, w, h = layer["x"], layer["y"], layer["width"], layer["height"]
+    assert rgba.shape == (h, w, 4)
+    crop = mask[y:y + h, x:x + w]
+    alpha = rgba[..., 3]
+    # the alpha is the pasted object's, softened only in a thin band at its edge
+    assert (alpha[3:-3, 3:-3][crop[3:-3, 3:-3] == 255] >= 250).mean() > 0.9
+    far = np.ones_like(crop, bool)
+    far[crop.nonzero()[0].min() - 4:crop.nonzero()[0].max() + 5,
+        crop.nonzero()[1].min() - 4:crop.nonzero()[1].max() + 5] = False
+    assert (alpha[far] == 0).all()
+    inside = crop == 255
+    assert np.abs(rgba[..., :3][inside].astype(int) - image[y:y + h, x:x + w][inside]).mean() > 3
+
+
+def test_segment_refine_job_returns_a_full_size_mask(http, backend):
+    image, mask = _pasted_square()
+    hint = np.zeros_like(mask)
+    hint[16:48, 24:56] = 255  # a rough box around the square
+    r = submit(http, backend, op="segment", params={"target": "refine"},
+               files={"image": png(image), "hint": png(hint)})
+    final, _ = wait(http, backend, r.json()["id"])
+    assert final["state"] == "done", final
+    manifest = http.get(f"{backend.url}/v1/jobs/{final['id']}/result").json()
+    (layer,) = manifest["layers"]
+    assert layer["kind"] == "mask" and (layer["width"], layer["height"]) == (80, 64)
+    out = np.asarray(Image.open(io.BytesIO(http.get(backend.url + layer["url"]).content)))[..., 0]
+    iou = ((out > 127) & (mask > 127)).sum() / ((out > 127) | (mask > 127)).sum()
+    assert iou > 0.8
+
+
+def test_segment_refine_without_a_hint_is_a_clear_error(http, backend):
+    image, _ = _pasted_square()
+    r = submit(http, backend, op="segment", params={"target": "refine"}, files={"image": png(image)})
+    final, _ = wait(http, backend, r.json()["id"])
+    assert final["state"] == "failed" and "select roughly" in final["error"]["message"]

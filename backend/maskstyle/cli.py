@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__
 from .errors import InputError, MaskstyleError
 
@@ -60,16 +62,48 @@ def write_layers(folder: str | Path, layers, encoder: str, device: str, size) ->
     return folder / "layers.json"
 
 
+def _parse_region(text: str) -> tuple[str, str]:
+    """--region MASK.png=STYLE -> (mask path, style path)."""
+    mask, sep, style = text.partition("=")
+    if not sep or not mask.strip() or not style.strip():
+        raise InputError(f"--region takes MASK.png=STYLE (a mask file, '=', a style image), not '{text}'")
+    return mask, style
+
+
+def _check_stylize_form(args) -> None:
+    """--style with --mask, or one or more --region: one clear line when they are mixed wrongly."""
+    if args.region:
+        if args.style or args.mask:
+            raise InputError("give either --style with --mask, or --region MASK.png=STYLE "
+                             "(one or more), not both")
+        if args.method != "masked":
+            raise InputError("--method applies to --style/--mask; regions use --regions-method")
+        return
+    if args.rest:
+        raise InputError("--rest styles what no --region covers, so it needs at least one --region")
+    missing = [flag for flag, value in (("--style", args.style), ("--mask", args.mask)) if not value]
+    if missing:
+        raise InputError(f"stylize needs --style and --mask (or --region MASK.png=STYLE); "
+                         f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
+
+
 def cmd_stylize(args) -> int:
     from .images import read_image, read_mask, write_image
     from .engine.stylize import StylizeOptions, stylize
 
-    out = _check_out(args.out, args.content, args.style, args.mask)
+    _check_stylize_form(args)
+    regions = [_parse_region(text) for text in args.region or []]
+    out = _check_out(args.out, args.content, args.style, args.mask, args.rest,
+                     *[path for region in regions for path in region])
     options = StylizeOptions(quality=args.quality, strength=args.strength,
                              preserve_color=args.preserve_color, seed=args.seed,
                              encoder=args.encoder, method=args.method, iterations=args.iterations,
-                             max_side=args.max_side, device=args.device)
+                             max_side=args.max_side, device=args.device, seam=args.seam,
+                             seam_width=args.seam_width, boundary_tv=args.boundary_tv,
+                             regions_method=args.regions_method or StylizeOptions.regions_method)
     options.validate()
+    if regions or (args.server and args.seam != "none"):
+        return _stylize_regions(args, out, options, regions)
     content = read_image(args.content, "content image")
     mask = read_mask(args.mask, (content.shape[1], content.shape[0]))
     style = read_image(args.style, "style image")
@@ -96,6 +130,238 @@ def cmd_stylize(args) -> int:
                                 content.shape[:2])
         print(f"wrote layers to {manifest.parent}")
     return 0
+
+
+def _stylize_regions(args, out: Path, options, regions: list[tuple[str, str]]) -> int:
+    """stylize with --region MASK=STYLE ... [--rest STYLE], or one --style/--mask with a seam
+    on a server: each layer then comes with its own mask."""
+    from .engine.stylize import Region, stylize_regions
+    from .images import read_image, read_mask, write_image
+
+    content = read_image(args.content, "content image")
+    size = (content.shape[1], content.shape[0])
+    if not regions:  # --style/--mask, sent as the one region
+        regions, single = [(args.mask, args.style)], True
+    else:
+        single = False
+    parts = []
+    for i, (mask_path, style_path) in enumerate(regions, 1):
+        what = "mask" if single else f"region {i} mask"
+        parts.append(Region(read_mask(mask_path, size, what),
+                            read_image(style_path, "style image" if single else f"region {i} style"),
+                            f"Stylized ({Path(style_path).stem})"))
+    rest = read_image(args.rest, "rest style") if args.rest else None
+    rest_name = f"Stylized ({Path(args.rest).stem}, rest)" if args.rest else ""
+    bar, update = _progress_bar("stylize")
+    try:
+        if args.server:
+            result = _regions_on_server(args, content, parts, regions, single, rest_name, options, update)
+        else:
+            result = stylize_regions(content, parts, rest, options, progress=update, rest_name=rest_name)
+    finally:
+        bar.close()
+    write_image(out, result.image)
+    print(f"wrote {out} (encoder {result.encoder}, device {result.device}, "
+          f"{len(result.layers)} layer{'s' if len(result.layers) > 1 else ''})")
+    if args.layers_dir:
+        manifest = write_layers(args.layers_dir, result.layers, result.encoder, result.device,
+                                content.shape[:2])
+        print(f"wrote layers to {manifest.parent}")
+    return 0
+
+
+def _regions_on_server(args, content, parts, paths, single, rest_name, options, progress):
+    """Run the stylize op on a backend; each returned layer's alpha is its mask (DESIGN.md)."""
+    from .client import Client
+    from .engine.composite import paste
+    from .engine.stylize import Layer, StylizeResult
+    from .images import encode_png
+
+    keys = ("quality", "strength", "seed", "preserve_color", "encoder", "iterations", "max_side",
+            "seam", "seam_width", "boundary_tv", "regions_method")
+    params = {k: getattr(options, k) for k in keys if getattr(options, k) is not None}
+    files = {"image": encode_png(content)}
+    if single:
+        params["method"], params["name"] = options.method, parts[0].name
+        files.update(mask=encode_png(parts[0].mask), style=Path(paths[0][1]).read_bytes())
+    else:
+        params["names"] = [part.name for part in parts]
+        for i, (part, (_, style_path)) in enumerate(zip(parts, paths)):
+            files[f"mask{i}"], files[f"style{i}"] = encode_png(part.mask), Path(style_path).read_bytes()
+        if args.rest:
+            files["rest"], params["rest_name"] = Path(args.rest).read_bytes(), rest_name
+    manifest, arrays = Client(args.server, args.token).run("stylize", params, files, progress)
+    image, layers = content, []
+    for meta, rgba in zip(manifest["layers"], arrays):
+        layer = Layer(meta["name"], meta["x"], meta["y"], rgba[..., :3].copy(), rgba[..., 3].copy())
+        image = paste(image, layer.rgb, layer.mask, layer.x, layer.y)
+        layers.append(layer)
+    return StylizeResult(image, layers, manifest["encoder"], manifest["device"])
+
+
+def cmd_blur(args) -> int:
+    from .engine.blur import portrait_blur
+    from .images import read_image, read_mask, write_image
+
+    out = _check_out(args.out, args.image, args.mask)
+    image = read_image(args.image, "image")
+    mask = read_mask(args.mask, (image.shape[1], image.shape[0]))
+    bar, update = _progress_bar("blur")
+    try:
+        result = portrait_blur(image, mask, args.radius, progress=update)
+    finally:
+        bar.close()
+    write_image(out, result)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_harmonize(args) -> int:
+    from .engine.harmonize import harmonize
+    from .images import read_image, read_mask, write_image
+
+    out = _check_out(args.out, args.composite, args.mask)
+    composite = read_image(args.composite, "composite image")
+    mask = read_mask(args.mask, (composite.shape[1], composite.shape[0]))
+    bar, update = _progress_bar(f"harmonize ({args.mode})")
+    try:
+        result = harmonize(composite, mask, mode=args.mode, strength=args.strength, seed=args.seed,
+                           encoder=args.encoder, quality=args.quality, progress=update,
+                           iterations=args.iterations, device=args.device)
+    finally:
+        bar.close()
+    write_image(out, result.image)
+    print(f"wrote {out} (mode {args.mode}, encoder {result.encoder}, device {result.device})")
+    if args.layers_dir:
+        manifest = write_layers(args.layers_dir, result.layers, result.encoder, result.device,
+                                composite.shape[:2])
+        print(f"wrote layers to {manifest.parent}")
+    return 0
+
+
+def cmd_segment(args) -> int:
+    from .engine.segment import segment
+    from .images import read_image, read_mask, write_png
+
+    out = _check_out(args.out, args.image, args.hint)
+    if out.suffix.lower() != ".png":
+        raise InputError(f"write the mask as a .png, not '{out.suffix}'")
+    image = read_image(args.image)
+    hint = None
+    if args.hint:
+        hint = read_mask(args.hint, (image.shape[1], image.shape[0]), "hint",
+                         allow_empty=args.target != "refine")
+    elif args.target == "refine":
+        raise InputError("--target refine needs --hint HINT.png: the rough selection to refine")
+    bar, update = _progress_bar(f"segment ({args.target})")
+    try:
+        result = segment(image, args.target, hint, progress=update, device=args.device)
+    finally:
+        bar.close()
+    write_png(out, result.mask)
+    print(f"wrote {out} (method {result.method})")
+    return 0
+
+
+def cmd_batch(args) -> int:
+    from .batch import MaskSource, run_batch, write_report
+
+    def segment_mask(image, target):
+        from .engine.segment import segment
+
+        return segment(image, target).mask
+
+    masks = MaskSource(args.mask_dir, args.mask, args.invert, segment_mask)
+    client = None
+    if args.server:
+        from .client import Client
+
+        client = Client(args.server, args.token, timeout=600)
+    process = _batch_process(args, masks, client)
+    print(f"{args.op}: {masks.describe()}; writing to {args.out}", file=sys.stderr)
+    report = run_batch(args.op, args.inputs, args.out, process, force=args.force, jobs=args.jobs)
+    for failure in report.failed:
+        print(f"failed: {failure['input']}: {failure['error']}", file=sys.stderr)
+    print(report.summary())
+    if args.report:
+        write_report(args.report, report)
+    return 1 if report.failed else 0
+
+
+def _batch_process(args, masks, client):
+    """The per-file function for `maskstyle batch OP`: image path -> output array."""
+    from .images import read_image
+
+    if args.op == "stylize":
+        from .engine.stylize import StylizeOptions, stylize
+
+        if not args.style:
+            raise InputError("batch stylize needs --style STYLE")
+        style = read_image(args.style, "style image")
+        options = StylizeOptions(quality=args.quality, strength=args.strength, seed=args.seed,
+                                 preserve_color=args.preserve_color, encoder=args.encoder,
+                                 iterations=args.iterations, max_side=args.max_side)
+        options.validate()
+        cache = None if args.no_style_cache else {}  # style targets, shared by every file
+        name = f"Stylized ({Path(args.style).stem})"
+
+        def process(source, stage):
+            image = read_image(source)
+            mask = masks.mask_for(source, image)
+            if client:
+                return client.stylize(image, mask, args.style, options, name, progress=stage).image
+            return stylize(image, mask, style, options, progress=stage, cache=cache).image
+        return process
+
+    if args.op == "harmonize":
+        from .engine.harmonize import harmonize
+
+        if not (args.mask_dir or args.mask):
+            raise InputError("batch harmonize needs the pasted objects' masks: --mask-dir DIR "
+                             "or --mask auto:subject")
+
+        def process(source, stage):
+            image = read_image(source)
+            mask = masks.mask_for(source, image)
+            if client:
+                return _remote_harmonize(client, image, mask, args, stage)
+            return harmonize(image, mask, mode=args.mode, strength=args.strength,
+                             seed=args.seed, progress=stage).image
+        return process
+
+    from .engine.segment import segment
+
+    def process(source, stage):
+        image = read_image(source)
+        hint = None
+        if args.mask_dir:  # rough selections to refine, or location cues
+            hint = masks.mask_for(source, image)
+        if args.target == "refine" and hint is None:
+            raise InputError("batch segment --target refine needs --mask-dir with the rough selections")
+        if client:
+            from .images import encode_png
+
+            files = {"image": encode_png(image)}
+            if hint is not None:
+                files["hint"] = encode_png(hint)
+            _, layers = client.run("segment", {"target": args.target}, files, stage)
+            return np.ascontiguousarray(layers[0][..., 0])
+        return segment(image, args.target, hint, progress=stage).mask
+    return process
+
+
+def _remote_harmonize(client, image, mask, args, stage):
+    from .engine.composite import blend
+    from .images import encode_png
+
+    params = {"mode": args.mode, "strength": args.strength, "seed": args.seed}
+    manifest, layers = client.run("harmonize", params, {"image": encode_png(image),
+                                                        "mask": encode_png(mask)}, stage)
+    out = image.copy()
+    for meta, rgba in zip(manifest["layers"], layers):
+        x, y, w, h = meta["x"], meta["y"], meta["width"], meta["height"]
+        out[y:y + h, x:x + w] = blend(image[y:y + h, x:x + w], rgba[..., :3], rgba[..., 3])
+    return out
 
 
 def cmd_demo(args) -> int:
@@ -141,6 +407,12 @@ def cmd_models(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_doctor(args) -> int:
+    from .doctor import main as doctor_main
+
+    return doctor_main()
+
+
 def cmd_serve(args) -> int:
     import uvicorn
 
@@ -169,8 +441,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("stylize", help="restyle the masked part of an image")
     s.add_argument("content", help="the image to restyle")
-    s.add_argument("--style", required=True, help="the style image (a painting)")
-    s.add_argument("--mask", required=True, help="8-bit grayscale PNG the image's size; 255 = restyle")
+    s.add_argument("--style", help="the style image (a painting)")
+    s.add_argument("--mask", help="8-bit grayscale PNG the image's size; 255 = restyle")
+    s.add_argument("--region", action="append", metavar="MASK.png=STYLE",
+                   help="a mask and its style; repeat for several regions (instead of --style/--mask)")
+    s.add_argument("--rest", metavar="STYLE", help="with --region: the style for what no mask covers")
+    s.add_argument("--seam", default="none", choices=["none", "feather", "graphcut"],
+                   help="how the result meets the original at the mask's edge")
+    s.add_argument("--seam-width", type=int, help="the seam's band in pixels (default: 3%% of the crop)")
+    s.add_argument("--boundary-tv", type=float, default=0.0,
+                   help="extra smoothing near region borders (seed 002), e.g. 50; 0 = off")
+    s.add_argument("--regions-method", choices=["masked", "surrogate"],
+                   help="how regions share one optimisation (default: masked)")
     s.add_argument("--out", required=True, help="the full result image")
     s.add_argument("--quality", default="balanced", choices=["fast", "balanced", "best"])
     s.add_argument("--strength", type=float, default=1.0, help="0 (none) to 1 (full)")
@@ -185,6 +467,62 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--server", help="run on a running backend at this URL instead of in-process")
     s.add_argument("--token", help="the backend's token (default: from the config)")
     s.set_defaults(func=cmd_stylize)
+
+    b = sub.add_parser("blur", help="portrait blur: a lens-like blur of everything but the subject")
+    b.add_argument("image", help="the photo")
+    b.add_argument("--mask", required=True, help="8-bit grayscale PNG, 255 on the subject to keep sharp")
+    b.add_argument("--out", required=True, help="the blurred image")
+    b.add_argument("--radius", type=float, help="blur radius in pixels (default: 1.2%% of the longest side)")
+    b.set_defaults(func=cmd_blur)
+
+    h = sub.add_parser("harmonize", help="make a pasted object fit the picture it was pasted into")
+    h.add_argument("composite", help="the image with the pasted object")
+    h.add_argument("--mask", required=True, help="8-bit grayscale PNG, 255 on the pasted object")
+    h.add_argument("--out", required=True)
+    h.add_argument("--mode", default="photo", choices=["photo", "painterly"])
+    h.add_argument("--strength", type=float, default=1.0, help="0 (none) to 1 (full)")
+    h.add_argument("--quality", default="fast", choices=["fast", "balanced", "best"],
+                   help="painterly mode only")
+    h.add_argument("--seed", type=int, default=0)
+    h.add_argument("--encoder", default="auto", choices=["auto", "builtin", "vgg19"])
+    h.add_argument("--iterations", type=int, help="painterly: iterations per scale")
+    h.add_argument("--layers-dir", help="also write the result layer as GIMP receives it")
+    h.add_argument("--device")
+    h.set_defaults(func=cmd_harmonize)
+
+    g = sub.add_parser("segment", help="select the subject or a person, or refine a rough mask")
+    g.add_argument("image")
+    g.add_argument("--out", required=True, help="the mask, an 8-bit grayscale PNG")
+    g.add_argument("--target", default="subject", choices=["subject", "person", "refine"])
+    g.add_argument("--hint", help="rough selection (needed for refine)")
+    g.add_argument("--device")
+    g.set_defaults(func=cmd_segment)
+
+    b = sub.add_parser("batch", help="run stylize, harmonize or segment over many files")
+    b.add_argument("op", choices=["stylize", "harmonize", "segment"])
+    b.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
+    b.add_argument("--out", required=True, help="folder for the results (<name>.png each)")
+    b.add_argument("--mask-dir", help="masks (or, for segment, hints) named like the images")
+    b.add_argument("--mask", help="auto:subject or auto:person: segment each image first")
+    b.add_argument("--invert", action="store_true", help="use the inverted mask (the background)")
+    b.add_argument("--style", help="stylize: the style image")
+    b.add_argument("--quality", default="balanced", choices=["fast", "balanced", "best"])
+    b.add_argument("--strength", type=float, default=1.0)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--preserve-color", action="store_true")
+    b.add_argument("--encoder", default="auto", choices=["auto", "builtin", "vgg19"])
+    b.add_argument("--iterations", type=int)
+    b.add_argument("--max-side", type=int)
+    b.add_argument("--mode", default="photo", choices=["photo", "painterly"], help="harmonize")
+    b.add_argument("--target", default="subject", choices=["subject", "person", "refine"],
+                   help="segment")
+    b.add_argument("--force", action="store_true", help="redo outputs that already exist")
+    b.add_argument("--report", help="write a JSON report of every file's outcome here")
+    b.add_argument("--server", help="run the jobs on a running backend at this URL")
+    b.add_argument("--token")
+    b.add_argument("--jobs", type=int, default=1, help="parallel requests (with --server)")
+    b.add_argument("--no-style-cache", action="store_true", help=argparse.SUPPRESS)
+    b.set_defaults(func=cmd_batch)
 
     d = sub.add_parser("demo", help="restyle a bundled sample photo and print where the results are")
     d.add_argument("--out", default="maskstyle-demo", help="folder for the results")
@@ -202,6 +540,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("names", nargs="*", help="models (default: all)")
     m.add_argument("--url", help="download from this URL instead of the official one")
     m.set_defaults(func=cmd_models)
+
+    dr = sub.add_parser("doctor", help="check the install: versions, device, weights, config, "
+                                       "GIMP plug-in, backend")
+    dr.set_defaults(func=cmd_doctor)
     return p
 
 

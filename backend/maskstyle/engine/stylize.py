@@ -8,6 +8,17 @@ whole canvas, from coarse to fine scales. Two methods:
 - `composite` (seed 001): stylize the crop with the plain Gram loss, then composite.
 Either way the result is blended through the soft mask, and where the mask is 0 the
 output pixel is the input pixel, bit for bit.
+
+`stylize_regions` (seeds 002, 003) runs several (mask, style) regions, and optionally a
+`rest` style for what no mask covers, in one optimisation; `stylize` is its one-region
+case. Region methods:
+- `masked`: each region has its own masked style loss (its own Grams, its own mask
+  carried down the network); where soft masks overlap, their losses mix.
+- `surrogate` (seed 002, attempt 3): one style image assembled from the styles, each
+  pasted into its region, with one masked style loss and a content loss on it that ties
+  each region to its own style.
+Options add a TV loss weighted by closeness to region borders (seed 002, attempt 2) and a
+seam (engine/seams.py) for the edge between the result and the original.
 """
 
 from __future__ import annotations
@@ -25,10 +36,14 @@ from .composite import bounding_box, expand_box, paste
 from .devices import load_encoder_cached, pick_device
 from .losses import content_loss, gram, masked_gram, style_loss, tv_loss
 from .progress import CancelFn, ProgressFn, Tracker
+from .regions import border_weight, layer_masks, surrogate_image, union
+from .seams import SEAMS, apply_seam, auto_width
 
 METHODS = ("masked", "composite")
+REGION_METHODS = ("masked", "surrogate")
 OPTIMIZERS = ("lbfgs", "adam")
 MIN_SIDE = 32
+MAX_REGIONS = 16
 
 
 @dataclass(frozen=True)
@@ -57,10 +72,15 @@ class StylizeOptions:
     iterations: int | None = None   # per scale; overrides the preset
     max_side: int | None = None     # overrides the preset
     margin: float = 0.15            # context around the selection, as a share of its size
-    style_weight: float = 20.0
+    style_weight: float = 300.0
     content_weight: float = 1.0
     tv_weight: float = 10.0
     device: str | None = None
+    regions_method: str = "masked"  # for stylize_regions; see bench/regions_eval.py
+    surrogate_content: float = 0.05  # the surrogate's content-loss weight, relative to the style's
+    boundary_tv: float = 0.0        # extra TV weight near region borders (seed 002); 0 = off
+    seam: str = "none"              # none | feather | graphcut, for the edge with the original
+    seam_width: int | None = None   # band width in pixels; None: about 3% of the crop's side
 
     def validate(self) -> None:
         if self.quality not in PRESETS:
@@ -79,6 +99,17 @@ class StylizeOptions:
             raise InputError(f"max_side must be between {MIN_SIDE} and 8192, not {self.max_side}")
         if not 0.0 <= self.margin <= 2.0:
             raise InputError(f"margin must be between 0 and 2, not {self.margin}")
+        if self.regions_method not in REGION_METHODS:
+            raise InputError(f"regions_method must be one of {', '.join(REGION_METHODS)}, "
+                             f"not '{self.regions_method}'")
+        if self.seam not in SEAMS:
+            raise InputError(f"seam must be one of {', '.join(SEAMS)}, not '{self.seam}'")
+        if self.seam_width is not None and not 2 <= self.seam_width <= 512:
+            raise InputError(f"seam_width must be between 2 and 512 pixels, not {self.seam_width}")
+        if not 0.0 <= self.boundary_tv <= 1e4:
+            raise InputError(f"boundary_tv must be between 0 and 10000, not {self.boundary_tv}")
+        if not 0.0 <= self.surrogate_content <= 100.0:
+            raise InputError(f"surrogate_content must be between 0 and 100, not {self.surrogate_content}")
 
     def plan(self) -> Preset:
         preset = PRESETS[self.quality]
@@ -148,9 +179,9 @@ def check_inputs(image: np.ndarray, mask: np.ndarray) -> None:
         raise InputError("the mask is empty: nothing is selected")
 
 
-def crop_box(mask: np.ndarray, margin: float) -> tuple[int, int, int, int]:
+def crop_box(mask: np.ndarray, margin: float, min_pad: int = 8) -> tuple[int, int, int, int]:
     box = bounding_box(mask)
-    pad = max(8, round(margin * max(box[2] - box[0], box[3] - box[1])))
+    pad = max(min_pad, round(margin * max(box[2] - box[0], box[3] - box[1])))
     return expand_box(box, mask.shape[1], mask.shape[0], pad)
 
 
@@ -210,6 +241,15 @@ def _optimise(x, loss_fn, iterations, optimizer, tracker):
     return x.detach()
 
 
+@dataclass
+class Region:
+    """One region of a multi-style job: where (uint8 mask, 255 = fully restyled) and in what style."""
+
+    mask: np.ndarray
+    style: np.ndarray
+    name: str = "Stylized"
+
+
 def stylize(image: np.ndarray, mask: np.ndarray, style: np.ndarray,
             options: StylizeOptions | None = None, progress: ProgressFn | None = None,
             cancelled: CancelFn | None = None, cache: dict | None = None,
@@ -221,32 +261,89 @@ def stylize(image: np.ndarray, mask: np.ndarray, style: np.ndarray,
     options = options or StylizeOptions()
     options.validate()
     check_inputs(image, mask)
-    if style.ndim != 3 or style.shape[2] != 3:
-        raise InputError("the style image must be RGB")
-    plan = options.plan()
-    tracker = Tracker(sum(plan.iterations) + 2, progress, cancelled)
-    tracker.set_stage("preparing")
+    _check_style(style, "the style image")
+    return _run(image, [Region(mask, style, layer_name)], None, "", options, options.method,
+                progress, cancelled, cache)
 
+
+def stylize_regions(image: np.ndarray, regions, rest_style: np.ndarray | None = None,
+                    options: StylizeOptions | None = None, progress: ProgressFn | None = None,
+                    cancelled: CancelFn | None = None, cache: dict | None = None,
+                    rest_name: str = "Stylized (rest)") -> StylizeResult:
+    """Restyle several regions of `image`, each with its own style, in one optimisation.
+
+    `regions` holds Region objects or (mask, style[, name]) tuples, masks as in stylize();
+    they may overlap, softly or not. `rest_style`, when given, restyles what no mask covers;
+    without it those pixels keep their exact values. The result has one layer per region,
+    then one for the rest, listed bottom to top. They hold the same pixels, with masks such
+    that stacking them in Normal mode over the original gives `result.image`.
+    """
+    options = options or StylizeOptions()
+    options.validate()
+    regions = [r if isinstance(r, Region) else Region(*r) if len(r) == 3
+               else Region(r[0], r[1], f"Stylized {i}") for i, r in enumerate(regions, 1)]
+    if not regions:
+        raise InputError("give at least one region: a mask and a style")
+    if len(regions) > MAX_REGIONS:
+        raise InputError(f"at most {MAX_REGIONS} regions, not {len(regions)}")
+    for i, region in enumerate(regions, 1):
+        try:
+            check_inputs(image, region.mask)
+        except InputError as exc:
+            raise InputError(f"region {i}: {exc}") from None
+        _check_style(region.style, f"region {i}'s style image")
+    if rest_style is not None:
+        _check_style(rest_style, "the rest style image")
+    return _run(image, regions, rest_style, rest_name, options, options.regions_method,
+                progress, cancelled, cache)
+
+
+def _check_style(style: np.ndarray, what: str) -> None:
+    if style.ndim != 3 or style.shape[2] != 3:
+        raise InputError(f"{what} must be RGB")
+
+
+def _run(image, regions: list[Region], rest_style, rest_name: str, options: StylizeOptions,
+         method: str, progress, cancelled, cache) -> StylizeResult:
+    """The one optimisation behind stylize() and stylize_regions()."""
+    plan = options.plan()
+    seam = "none" if rest_style is not None else options.seam  # with a rest, no original shows
+    tracker = Tracker(sum(plan.iterations) + 2 + (seam != "none"), progress, cancelled)
+    tracker.set_stage("preparing")
     device = pick_device(options.device)
     encoder = load_encoder_cached(options.encoder, device)
-    x0, y0, x1, y1 = crop_box(mask, options.margin)
-    content_np, mask_np = image[y0:y1, x0:x1], mask[y0:y1, x0:x1]
 
-    if options.strength == 0.0:  # nothing to do: the layer is the original
+    cover = union([r.mask for r in regions])
+    x0, y0, x1, y1 = bounding_box(cover)
+    width = options.seam_width or auto_width((y1 - y0, x1 - x0))
+    if rest_style is not None:
+        x0, y0, x1, y1 = 0, 0, image.shape[1], image.shape[0]
+    else:  # the crop holds the seam's whole band
+        x0, y0, x1, y1 = crop_box(cover, options.margin, 8 if seam == "none" else width // 2 + 2)
+    content_np, cover_np = image[y0:y1, x0:x1], cover[y0:y1, x0:x1]
+    masks_np = [r.mask[y0:y1, x0:x1] for r in regions]
+    styles, names = [r.style for r in regions], [r.name for r in regions]
+    if rest_style is not None:
+        masks_np.append(255 - cover_np)
+        styles.append(rest_style)
+        names.append(rest_name)
+        cover_np = np.full_like(cover_np, 255)
+
+    if options.strength == 0.0:  # nothing to do: the layers are the original
         tracker.finish()
-        layer = Layer(layer_name, x0, y0, content_np.copy(), mask_np.copy())
-        return StylizeResult(image.copy(), [layer], encoder.name, str(device))
+        return StylizeResult(image.copy(), _layers(names, x0, y0, content_np.copy(), cover_np, masks_np),
+                             encoder.name, str(device))
 
     content_full = to_tensor(content_np, device)
-    mask_full = to_tensor(mask_np, device)
+    masks_full = [to_tensor(m, device) for m in masks_np]
     if options.preserve_color:
         content_work = color.luminance(content_full)
     else:
         content_work = content_full
     gen = torch.Generator().manual_seed(options.seed)
-    style_t = to_tensor(style, device)
+    style_ts = [to_tensor(s, device) for s in styles]
     if options.preserve_color:
-        style_t = color.luminance(style_t)
+        style_ts = [color.luminance(s) for s in style_ts]
     weight = options.style_weight * options.strength ** 2
 
     x = None
@@ -254,27 +351,34 @@ def stylize(image: np.ndarray, mask: np.ndarray, style: np.ndarray,
         size = fit(*content_full.shape[-2:], round(plan.max_side * scale))
         size = tuple(min(a, b) for a, b in zip(size, _no_upscale(content_full, size)))
         tracker.set_stage(f"style targets {level + 1}/{len(plan.scales)}")
-        targets = style_targets(encoder, style, size, options.preserve_color, device, cache).grams
         content = resize(content_work, size)
         if options.preserve_color:
             content = color.luminance(content)
-        m = resize(mask_full, size).clamp(0, 1)
-        if options.method == "composite":
-            m = torch.ones_like(m)
-        layer_masks = encoder.carry_mask(m)
+        ms = [resize(m, size).clamp(0, 1) for m in masks_full]
+        if method == "composite":
+            ms = [torch.ones_like(m) for m in ms]
+        if method == "surrogate":
+            style_term = _surrogate_term(encoder, content, ms, style_ts, options.surrogate_content)
+        else:
+            style_term = _masked_term(encoder, ms, styles, size, options.preserve_color, device, cache)
         with torch.no_grad():
             content_target = encoder(content)[encoder.content_layer]
+        border = None
+        if options.boundary_tv > 0:
+            border = border_weight(ms, width / 2 * size[0] / content_full.shape[-2])
         if x is None:
-            x = _initial_image(content, m, resize(style_t, size), gen)
+            x = _initial_image(content, ms, [resize(s, size) for s in style_ts], gen)
         else:
             x = resize(x, size)
 
-        def loss_fn(img, content_target=content_target, layer_masks=layer_masks, targets=targets):
+        def loss_fn(img, content_target=content_target, style_term=style_term, border=border):
             feats = encoder(img)
-            grams = {n: masked_gram(feats[n], layer_masks[n]) for n in encoder.style_layers}
-            return (weight * style_loss(grams, targets)
+            loss = (weight * style_term(feats)
                     + options.content_weight * content_loss(feats[encoder.content_layer], content_target)
                     + options.tv_weight * tv_loss(img))
+            if border is not None:
+                loss = loss + options.boundary_tv * tv_loss(img, border)
+            return loss
 
         tracker.set_stage(f"stylizing, scale {level + 1}/{len(plan.scales)}")
         x = _optimise(x.clone(memory_format=torch.contiguous_format), loss_fn, iters, options.optimizer, tracker)
@@ -284,25 +388,74 @@ def stylize(image: np.ndarray, mask: np.ndarray, style: np.ndarray,
     if options.preserve_color:
         out = color.keep_colours(out, content_full)
     result_np = to_uint8(out)
-    composite = paste(image, result_np, mask_np, x0, y0)
+    if seam != "none":
+        tracker.set_stage(f"seam ({seam})")
+        cover_np = apply_seam(seam, result_np, content_np, cover_np, width)
+        tracker.step()
+    composite = paste(image, result_np, cover_np, x0, y0)
     tracker.finish()
-    layer = Layer(layer_name, x0, y0, result_np, mask_np.copy())
-    return StylizeResult(composite, [layer], encoder.name, str(device))
+    return StylizeResult(composite, _layers(names, x0, y0, result_np, cover_np, masks_np),
+                         encoder.name, str(device))
 
 
-def _initial_image(content, mask, style, gen):
-    """The content with the selected part moved to the style's colours, plus seeded noise.
+def _layers(names, x, y, rgb, cover, masks) -> list[Layer]:
+    return [Layer(name, x, y, rgb, m) for name, m in zip(names, layer_masks(cover, masks))]
+
+
+def _masked_term(encoder, masks, styles, size, luminance, device, cache):
+    """The sum over regions of each one's masked style loss, against its own style's Grams."""
+    terms = []
+    for m, style in zip(masks, styles):
+        targets = style_targets(encoder, style, size, luminance, device, cache).grams
+        terms.append((encoder.carry_mask(m), targets))
+
+    def term(feats):
+        total = 0.0
+        for layer_masks, targets in terms:
+            grams = {n: masked_gram(feats[n], layer_masks[n]) for n in encoder.style_layers}
+            total = total + style_loss(grams, targets)
+        return total
+    return term
+
+
+def _surrogate_term(encoder, content, masks, styles, content_share):
+    """Seed 002's single shot: one masked style loss against the surrogate style image, plus
+    a content loss on it (weighted by `content_share`) that keeps each region to its style."""
+    surrogate, cover = surrogate_image(content, masks, styles)
+    with torch.no_grad():
+        feats = encoder(surrogate)
+        carried = encoder.carry_mask(cover)
+        targets = {n: masked_gram(feats[n], carried[n]) for n in encoder.style_layers}
+        target_content = feats[encoder.content_layer]
+    where = carried[encoder.content_layer]
+
+    def term(f):
+        grams = {n: masked_gram(f[n], carried[n]) for n in encoder.style_layers}
+        return (style_loss(grams, targets)
+                + content_share * content_loss(f[encoder.content_layer], target_content, where))
+    return term
+
+
+def _initial_image(content, masks, styles, gen):
+    """The content with each region moved to its style's colours, plus seeded noise.
 
     Starting from the style's palette lets the optimisation spend itself on texture.
     """
-    inside = mask > 0.5
-    if inside.sum() < 4:
-        inside = mask > 0
-    sel = content[:, :, inside[0, 0]].unsqueeze(-1)
-    matched = ((content - sel.mean(dim=2, keepdim=True)) / (sel.std(dim=2, keepdim=True) + 1e-3)
-               * style.std(dim=(2, 3), keepdim=True) + style.mean(dim=(2, 3), keepdim=True))
+    total = torch.stack(masks).sum(dim=0)
+    share = total.clamp(min=1.0)
+    moved = 0.0
+    for mask, style in zip(masks, styles):
+        inside = mask > 0.5
+        if inside.sum() < 4:
+            inside = mask > 0
+        if not inside.any():
+            continue
+        sel = content[:, :, inside[0, 0]].unsqueeze(-1)
+        matched = ((content - sel.mean(dim=2, keepdim=True)) / (sel.std(dim=2, keepdim=True) + 1e-3)
+                   * style.std(dim=(2, 3), keepdim=True) + style.mean(dim=(2, 3), keepdim=True))
+        moved = moved + mask / share * (matched - content)
     noise = torch.randn(content.shape, generator=gen).to(content.device)
-    x = content + mask * (matched - content) + 0.02 * noise * mask
+    x = content + moved + 0.02 * noise * total.clamp(max=1.0)
     return x.clamp(0, 1)
 
 

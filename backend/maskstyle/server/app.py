@@ -237,6 +237,8 @@ def _parse(form, settings: Settings):
 
 def _decode(op: str, files: dict[str, bytes]) -> dict:
     kinds = OPS[op].files
+    if OPS[op].check is not None:
+        OPS[op].check(files)
     inputs = {}
     image = read_image(files["image"], "image") if "image" in files else None
     size = (image.shape[1], image.shape[0]) if image is not None else None
@@ -246,7 +248,7 @@ def _decode(op: str, files: dict[str, bytes]) -> dict:
         elif kinds[name] == "style":
             inputs[name] = read_image(data, "style image")
         elif kinds[name] == "mask":
-            inputs[name] = read_mask(data, size, "mask")
+            inputs[name] = read_mask(data, size, name)
         elif kinds[name] == "hint":
             inputs[name] = read_mask(data, size, "hint", allow_empty=True)
     return inputs
