@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from .progress import CancelFn, ProgressFn, Tracker
+from .stylize import check_inputs
 
 MAX_RADIUS = 200
 EDGE_GUARD = 1   # pixels: mask edges are rarely exact; keep the subject's rim out of the blur
@@ -87,14 +88,7 @@ def portrait_blur(image: np.ndarray, mask: np.ndarray, radius: float | None = No
                   progress: ProgressFn | None = None, cancelled: CancelFn | None = None) -> np.ndarray:
     """`image` (uint8 RGB) with everything outside the subject `mask` (uint8, 255 = subject)
     disc-blurred by `radius` pixels (None: auto). The subject is returned unchanged."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise InputError("the image must be 8-bit RGB")
-    if mask.shape != image.shape[:2]:
-        raise InputError(
-            f"the mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
-            f"{image.shape[1]}x{image.shape[0]}; they must be the same size")
-    if not mask.any():
-        raise InputError("the mask is empty: mark the subject to keep sharp")
+    check_inputs(image, mask, empty="the mask is empty: mark the subject to keep sharp")
     radius = auto_radius(image.shape) if radius is None else radius
     if not 1 <= radius <= MAX_RADIUS:
         raise InputError(f"radius must be between 1 and {MAX_RADIUS} pixels, not {radius}")

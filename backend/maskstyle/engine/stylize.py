@@ -168,7 +168,8 @@ def fit(height: int, width: int, longest: int) -> tuple[int, int]:
     return max(MIN_SIDE, round(height * s)), max(MIN_SIDE, round(width * s))
 
 
-def check_inputs(image: np.ndarray, mask: np.ndarray) -> None:
+def check_inputs(image: np.ndarray, mask: np.ndarray,
+                 empty: str = "the mask is empty: nothing is selected") -> None:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise InputError("the image must be 8-bit RGB")
     if mask.shape != image.shape[:2]:
@@ -176,7 +177,7 @@ def check_inputs(image: np.ndarray, mask: np.ndarray) -> None:
             f"the mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
             f"{image.shape[1]}x{image.shape[0]}; they must be the same size")
     if not mask.any():
-        raise InputError("the mask is empty: nothing is selected")
+        raise InputError(empty)
 
 
 def crop_box(mask: np.ndarray, margin: float, min_pad: int = 8) -> tuple[int, int, int, int]:
