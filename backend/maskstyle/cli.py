@@ -87,8 +87,19 @@ def _check_stylize_form(args) -> None:
                          f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing")
 
 
+def _write_result(args, out: Path, result, size, details: str = "") -> None:
+    """Write the full image, say what ran, and the layers too when --layers-dir asks."""
+    from .images import write_image
+
+    write_image(out, result.image)
+    print(f"wrote {out} ({details}encoder {result.encoder}, device {result.device})")
+    if getattr(args, "layers_dir", None):
+        manifest = write_layers(args.layers_dir, result.layers, result.encoder, result.device, size)
+        print(f"wrote layers to {manifest.parent}")
+
+
 def cmd_stylize(args) -> int:
-    from .images import read_image, read_mask, write_image
+    from .images import read_image, read_mask
     from .engine.stylize import StylizeOptions, stylize
 
     _check_stylize_form(args)
@@ -123,12 +134,7 @@ def cmd_stylize(args) -> int:
             result = stylize(content, mask, style, options, progress=update, layer_name=name)
         finally:
             bar.close()
-    write_image(out, result.image)
-    print(f"wrote {out} (encoder {result.encoder}, device {result.device})")
-    if args.layers_dir:
-        manifest = write_layers(args.layers_dir, result.layers, result.encoder, result.device,
-                                content.shape[:2])
-        print(f"wrote layers to {manifest.parent}")
+    _write_result(args, out, result, content.shape[:2])
     return 0
 
 
@@ -136,7 +142,7 @@ def _stylize_regions(args, out: Path, options, regions: list[tuple[str, str]]) -
     """stylize with --region MASK=STYLE ... [--rest STYLE], or one --style/--mask with a seam
     on a server: each layer then comes with its own mask."""
     from .engine.stylize import Region, stylize_regions
-    from .images import read_image, read_mask, write_image
+    from .images import read_image, read_mask
 
     content = read_image(args.content, "content image")
     size = (content.shape[1], content.shape[0])
@@ -160,13 +166,8 @@ def _stylize_regions(args, out: Path, options, regions: list[tuple[str, str]]) -
             result = stylize_regions(content, parts, rest, options, progress=update, rest_name=rest_name)
     finally:
         bar.close()
-    write_image(out, result.image)
-    print(f"wrote {out} (encoder {result.encoder}, device {result.device}, "
-          f"{len(result.layers)} layer{'s' if len(result.layers) > 1 else ''})")
-    if args.layers_dir:
-        manifest = write_layers(args.layers_dir, result.layers, result.encoder, result.device,
-                                content.shape[:2])
-        print(f"wrote layers to {manifest.parent}")
+    count = len(result.layers)
+    _write_result(args, out, result, content.shape[:2], f"{count} layer{'s' if count > 1 else ''}, ")
     return 0
 
 
@@ -218,7 +219,7 @@ def cmd_blur(args) -> int:
 
 def cmd_harmonize(args) -> int:
     from .engine.harmonize import harmonize
-    from .images import read_image, read_mask, write_image
+    from .images import read_image, read_mask
 
     out = _check_out(args.out, args.composite, args.mask)
     composite = read_image(args.composite, "composite image")
@@ -230,12 +231,7 @@ def cmd_harmonize(args) -> int:
                            iterations=args.iterations, device=args.device)
     finally:
         bar.close()
-    write_image(out, result.image)
-    print(f"wrote {out} (mode {args.mode}, encoder {result.encoder}, device {result.device})")
-    if args.layers_dir:
-        manifest = write_layers(args.layers_dir, result.layers, result.encoder, result.device,
-                                composite.shape[:2])
-        print(f"wrote layers to {manifest.parent}")
+    _write_result(args, out, result, composite.shape[:2], f"mode {args.mode}, ")
     return 0
 
 

@@ -149,16 +149,12 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/v1/jobs/{job_id}")
     def status(job_id: str):
         job = jobs.get(job_id)
-        if job is None:
-            return _no_job(job_id)
-        return job.status()
+        return job.status() if job else _no_job(job_id)
 
     @app.delete("/v1/jobs/{job_id}")
     def cancel(job_id: str):
         job = jobs.cancel(job_id)
-        if job is None:
-            return _no_job(job_id)
-        return job.status()
+        return job.status() if job else _no_job(job_id)
 
     @app.get("/v1/jobs/{job_id}/result")
     def result(job_id: str):
