@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from maskstyle import models
+from maskstyle.engine import refine as refine_module
 from maskstyle.engine import segment as seg
 from maskstyle.engine.segment import TARGETS, SegmentResult, segment
 from maskstyle.errors import Cancelled, InputError, ModelError
@@ -90,7 +91,7 @@ def test_refine_from_a_box_uses_grabcut():
 
 
 def test_refine_works_downscaled_on_a_large_image(monkeypatch):
-    monkeypatch.setattr(seg, "WORK_SIDE", 64)          # force the downscale-and-upsample path
+    monkeypatch.setattr(refine_module, "WORK_SIDE", 64)          # force the downscale-and-upsample path
     image, disc = scene(h=200, w=260, radius=60)
     mask = segment(image, "refine", as_hint(grow(disc, 12))).mask
     assert mask.shape == (200, 260)
@@ -253,3 +254,47 @@ def test_a_weight_file_for_another_network_is_refused(tmp_path, monkeypatch):
     other.rename(target)
     with pytest.raises(ModelError, match="does not fit the network.*models install deeplabv3"):
         segment(scene()[0], "subject")
+
+
+# --- the pieces: exact min cut, edge weights ---------------------------------------------------
+
+def test_min_cut_is_exact_and_keeps_the_sure_pixels():
+    from maskstyle.engine.mincut import contrast_weights, min_cut
+    image = np.zeros((20, 30, 3), np.uint8)
+    cost = np.ones((20, 30), np.float32)
+    cost[:, :15] = -1.0                                  # the left half would rather be foreground
+    cost[10, 25] = -3.0                                  # a lone speck: not worth its boundary
+    sure_fg = np.zeros((20, 30), bool)
+    sure_fg[0, 29] = True                                # pinned, whatever it costs
+    fg = min_cut(cost, contrast_weights(image), 1.0, sure_fg, np.zeros_like(sure_fg))
+    assert fg[:, :14].all() and not fg[1:, 16:].any()
+    assert fg[0, 29]
+
+
+def test_contrast_weights_make_image_edges_cheap_to_cut():
+    from maskstyle.engine.mincut import contrast_weights
+    image, disc = scene()
+    weights = {(dy, dx): w for dy, dx, w in contrast_weights(image)}
+    assert set(weights) == {(0, 1), (1, 0), (1, 1), (1, -1)}
+    right = weights[(0, 1)]
+    across = disc[:, :-1] != disc[:, 1:]                 # pairs straddling the disc's edge
+    assert right[:, :-1][across].mean() < 0.5 * right[:, :-1][~across].mean()
+    assert (right[:, -1] == 0).all()                     # no neighbour beyond the border
+
+
+def test_refine_reaches_well_beyond_a_hint_drawn_too_small():
+    image, disc = scene(h=128, w=128, radius=40)
+    hint = shrink(disc, 12)                              # 12 px short all round
+    got = iou(segment(image, "refine", as_hint(hint)).mask >= 128, disc)
+    assert got >= 0.9, got
+
+
+def test_feather_gives_a_full_size_soft_mask():
+    from maskstyle.engine.guided import feather
+    image, disc = scene(h=200, w=200, radius=60)
+    small = cv2.resize(image, (100, 100), interpolation=cv2.INTER_AREA)
+    hard = cv2.resize(disc.astype(np.uint8), (100, 100), interpolation=cv2.INTER_NEAREST) > 0
+    soft = feather(small, hard, image)
+    assert soft.shape == (200, 200) and soft.dtype == np.uint8
+    assert iou(soft >= 128, disc) >= 0.95
+    assert ((soft > 10) & (soft < 245)).any()
