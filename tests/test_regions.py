@@ -138,25 +138,39 @@ def disc(h=64, w=64, r=20):
     return np.where(np.hypot(yy - h / 2, xx - w / 2) <= r, 255, 0).astype(np.uint8)
 
 
-def test_graphcut_mask_stays_inside_the_band_and_follows_agreement():
-    """Stylized and original agree on a ring just outside the mask's edge: the cut goes there."""
+def ring_case():
+    """Random stylized and original images that agree on a ring just outside the disc's edge."""
     rng = np.random.default_rng(0)
     original = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     stylized = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    mask = disc()
     yy, xx = np.mgrid[0:64, 0:64]
     dist = np.hypot(yy - 32, xx - 32)
     ring = (dist > 23) & (dist < 26)
     stylized[ring] = original[ring]
+    return stylized, original, disc(), dist
+
+
+def test_graphcut_mask_stays_inside_the_band():
+    stylized, original, mask, _ = ring_case()
     width = 16
     cut = graphcut(stylized, original, mask, width)
     inband = band(mask, width)
     assert np.array_equal(cut[~inband], mask[~inband])  # nothing changes outside the band
     assert cut[inband].min() < 10 and cut[inband].max() > 245  # a full ramp within the band
-    # the edge moved from radius 20 out to the ring where the two images agree
-    edge = (cut >= 128)
-    assert edge[(dist > 20.5) & (dist < 22.5)].mean() > 0.95
-    assert not edge[dist > 27].any()
+    # where the two images differ evenly, the cuts keep to the feather's level lines
+    assert np.abs(cut.astype(int) - feather(mask, width)).mean() < 8
+
+
+def test_graphcut_moves_the_transition_to_where_the_images_agree():
+    """With a weak unary and little smoothing, the outer cuts gather on the ring."""
+    stylized, original, mask, dist = ring_case()
+    width = 16
+    cut = graphcut(stylized, original, mask, width, unary_weight=0.3, contrast_blur=1 / 16)
+    soft = feather(mask, width)
+    inner_side = (dist > 20.5) & (dist < 23)
+    assert cut[inner_side].mean() > soft[inner_side].mean() + 15   # stylized up to the ring
+    beyond = (dist > 26.5) & band(mask, width)
+    assert cut[beyond].max() == 0 < soft[beyond].max()             # nothing past it
 
 
 def test_feather_ramps_across_the_band_only():
