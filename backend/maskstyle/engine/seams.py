@@ -73,7 +73,7 @@ def graphcut(stylized: np.ndarray, original: np.ndarray, mask: np.ndarray, width
     band, unless the seam contrast says otherwise; the mask is the mean of the cuts. The
     contrast is smoothed first (sigma a third of the band), so that the cuts follow where
     the images agree over an area rather than threading between single pixels, which makes
-    a ragged edge (bench/seam_eval.py measured both).
+    a ragged edge (the variants measured are listed in docs/regions.md).
     """
     sd = signed_distance(mask)
     half = width / 2
