@@ -9,6 +9,8 @@ sigma-1 blur) in the seam band, the pixels within width/2 of the mask's 50% cont
 the mean energy of the two bands of the same width beside it (inside and outside). The band
 is the same for every seam, and every seam's transition lies inside it. 1.0 means the band
 is as busy as its surroundings; above 1 the edge of the selection shows as an extra edge.
+"band share" is the mean opacity over the band: 0.5 for a transition centred on the edge,
+lower when a seam gives more of the band to the original.
 
     .venv/bin/python bench/seam_eval.py --data ../shared/data --out docs/seam_eval.md
 """
@@ -23,7 +25,7 @@ import cv2
 import numpy as np
 
 from maskstyle.engine.composite import bounding_box, paste
-from maskstyle.engine.seams import SEAMS, apply_seam, auto_width, graphcut, signed_distance
+from maskstyle.engine.seams import SEAMS, apply_seam, auto_width, band, graphcut, signed_distance
 from maskstyle.engine.stylize import Layer, StylizeOptions, stylize
 from maskstyle.images import read_image, read_mask
 
@@ -105,8 +107,8 @@ def main():
                          "(empty it after changing the engine: the key does not see the code)")
     args = ap.parse_args()
     data = Path(args.data)
-    rows = ["| photo | style | mask | seam | visibility | changed outside mask+band | seconds |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| photo | style | mask | seam | visibility | band share | changed outside mask+band | seconds |",
+            "|---|---|---|---|---|---|---|---|"]
     totals = {s: [] for s in SEAMS}
     cases = segment_cases(data) if args.segment_pairs else CASES
     for photo, style_name, mask_spec in cases[:args.cases]:
@@ -131,11 +133,12 @@ def main():
             seam_seconds = time.perf_counter() - t
             leak = int(np.abs(composite.astype(int) - image)[~allowed].max(initial=0))
             vis = seam_visibility(composite, mask, width)
+            share = cover[band(layer.mask, width)].mean() / 255.0
             if label in totals:
                 totals[label].append(vis)
                 shown.append(composite)
             rows.append(f"| {Path(photo).stem} | {style_name} | {Path(mask_spec).stem} | {label} | "
-                        f"{vis:.3f} | {leak} | {seconds if label == 'none' else seam_seconds:.1f} |")
+                        f"{vis:.3f} | {share:.2f} | {leak} | {seconds if label == 'none' else seam_seconds:.1f} |")
             print(rows[-1], flush=True)
         if args.images:
             folder = Path(args.images)
@@ -145,9 +148,9 @@ def main():
             strip = np.concatenate([c[crop] for c in shown], axis=1)
             cv2.imwrite(str(folder / f"seams_{Path(photo).stem}.jpg"),
                         cv2.cvtColor(strip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 82])
-    rows.append("| **mean** | | | | | | |")
+    rows.append("| **mean** | | | | | | | |")
     for s in SEAMS:
-        rows.append(f"| | | | {s} | {np.mean(totals[s]):.3f} | | |")
+        rows.append(f"| | | | {s} | {np.mean(totals[s]):.3f} | | | |")
     ratio = np.array(totals["graphcut"]) / np.array(totals["feather"])
     rows.append(f"\ngraphcut / feather: geometric mean of the per-case ratios {np.exp(np.log(ratio).mean()):.3f}, "
                 f"graphcut lower in {(ratio < 1).sum()} of {len(ratio)} cases")

@@ -5,13 +5,13 @@
   Where the two images differ by about the same everywhere, the seam adds gradient energy
   |S-O|^2 |grad a|^2, and a linear ramp makes that smallest (a smoothstep adds 1.2 times as
   much, and measured 7 to 10% more visible: bench/seam_eval.py).
-- `graphcut` (seed 000): min-cuts label each band pixel stylized or original. The pairwise
-  cost between neighbours p and q is the seam contrast |S(p)-O(p)|^2 + |S(q)-O(q)|^2, so a
-  cut runs where the stylized and original images agree; the unary cost favours the side
-  of the edge the pixel is on. One cut per level line of the feather's ramp: the mask is
-  the share of cuts that call a pixel stylized. Where the images differ evenly the cuts
-  stay on their level lines and this is the feather; where they agree, the cuts gather
-  there and the transition moves to it.
+- `graphcut` (seed 000's MRF blending, engine/seam_mrf.py): each band pixel is labelled
+  with one of 17 opacities, from original to stylized. The unary cost favours the nearer
+  side (the feather's value); the pairwise cost is the contrast the blend leaves between
+  neighbours, plus a smoothness cost that is cheap where the two images agree. Min-cuts
+  (PyMaxflow, alpha-expansion) find the labelling. Where the images differ evenly this is
+  the feather; elsewhere the transition moves to where they agree and steepens where a
+  slow blend would show both images at once.
 
 The edge is the mask's 50% contour. Only band pixels change: outside the band the mask is
 returned as given, so a pixel the mask leaves at 0 and the band does not reach stays 0.
@@ -20,15 +20,15 @@ returned as given, so a pixel the mask leaves at 0 and the band does not reach s
 from __future__ import annotations
 
 import cv2
-import maxflow
 import numpy as np
 
 from ..errors import InputError
+from . import seam_mrf
 
 SEAMS = ("none", "feather", "graphcut")
-UNARY_WEIGHT = 1.0     # unary scale, relative to the band's mean seam contrast
-LEVELS = 8             # graphcut: cuts per band, one per level line of the ramp
-CONTRAST_BLUR = 1 / 3  # graphcut: seam contrast smoothed at this share of the band width
+UNARY_WEIGHT = 1.0  # graphcut: pull towards the feather, relative to the band's mean |S-O|^2
+SMOOTHNESS = 1.0    # graphcut: cost of an opacity step, on the same scale
+LEVELS = 16         # graphcut: opacity steps from original to stylized
 
 
 def auto_width(shape: tuple[int, ...]) -> int:
@@ -65,58 +65,30 @@ def feather(mask: np.ndarray, width: float) -> np.ndarray:
 
 
 def graphcut(stylized: np.ndarray, original: np.ndarray, mask: np.ndarray, width: float,
-             unary_weight: float = UNARY_WEIGHT, levels: int = LEVELS,
-             contrast_blur: float = CONTRAST_BLUR) -> np.ndarray:
-    """The mask re-drawn inside the band from minimum-contrast cuts (seed 000).
+             unary_weight: float = UNARY_WEIGHT, smoothness: float = SMOOTHNESS,
+             levels: int = LEVELS) -> np.ndarray:
+    """The mask re-drawn inside the band by seed 000's MRF blending (engine/seam_mrf.py).
 
-    Cut k keeps the pixels deeper than level t_k stylized, t_k spread evenly across the
-    band, unless the seam contrast says otherwise; the mask is the mean of the cuts. The
-    contrast is smoothed first (sigma a third of the band), so that the cuts follow where
-    the images agree over an area rather than threading between single pixels, which makes
-    a ragged edge (the variants measured are listed in docs/regions.md).
+    Each band pixel is labelled with an opacity from original (0) to stylized (1); the
+    labelling starts from the feather and moves where that lowers the blend's contrast.
     """
     sd = signed_distance(mask)
-    half = width / 2
-    inband = np.abs(sd) <= half
+    inband = np.abs(sd) <= width / 2
     if not inband.any():
         return mask.copy()
     # Work on the band's bounding box plus one pixel, whose outer ring is fixed by the mask.
     ys, xs = np.nonzero(inband)
     y0, y1 = max(0, ys.min() - 1), min(mask.shape[0], ys.max() + 2)
     x0, x1 = max(0, xs.min() - 1), min(mask.shape[1], xs.max() + 2)
-    sd_box, band_box = sd[y0:y1, x0:x1], inband[y0:y1, x0:x1]
-    fixed_in, fixed_out = ~band_box & (sd_box > 0), ~band_box & (sd_box < 0)
-    s = stylized[y0:y1, x0:x1].astype(np.float32) / 255.0
-    o = original[y0:y1, x0:x1].astype(np.float32) / 255.0
-    contrast = cv2.GaussianBlur(((s - o) ** 2).sum(axis=2), (0, 0), max(0.5, contrast_blur * width))
-    scale = float(contrast[band_box].mean()) + 1e-6
-    pairwise = contrast + 0.01 * scale  # where the images agree everywhere, shorter cuts win
-    right = np.array([[0, 0, 0], [0, 0, 1], [0, 0, 0]])
-    down = np.array([[0, 0, 0], [0, 0, 0], [0, 1, 0]])
-    along_x = pairwise + np.roll(pairwise, -1, axis=1)
-    along_y = pairwise + np.roll(pairwise, -1, axis=0)
-    depth = np.clip(sd_box / half, -1.0, 1.0)  # -1 at the band's outer edge, 1 at its inner
-    lam = unary_weight * scale * half            # per band width, so it scales with the band
-    hard = 1e6 * (lam + 1.0)
-
-    stylized_share = np.zeros(contrast.shape, np.float32)
-    for level in -1.0 + (2.0 * np.arange(levels) + 1.0) / levels:
-        g = maxflow.Graph[float]()
-        nodes = g.add_grid_nodes(contrast.shape)
-        g.add_grid_edges(nodes, along_x, right, symmetric=True)
-        g.add_grid_edges(nodes, along_y, down, symmetric=True)
-        # Source = stylized: its capacity is paid when the pixel ends up original.
-        to_original = lam * np.clip(depth - level, 0, None)
-        to_stylized = lam * np.clip(level - depth, 0, None)
-        to_original[fixed_in] = hard
-        to_stylized[fixed_out] = hard
-        g.add_grid_tedges(nodes, to_original, to_stylized)
-        g.maxflow()
-        stylized_share += ~g.get_grid_segments(nodes)
-    alpha = stylized_share / levels
+    box = np.s_[y0:y1, x0:x1]
+    free = inband[box]
+    ramp = np.clip(0.5 + sd[box] / width, 0.0, 1.0)
+    start = np.where(free, np.rint(ramp * levels) / levels, mask[box] / 255.0)
+    alpha = seam_mrf.solve(stylized[box].astype(np.float32) / 255.0,
+                           original[box].astype(np.float32) / 255.0,
+                           ramp, free, start, unary_weight, smoothness, levels)
     out = mask.copy()
-    region = out[y0:y1, x0:x1]
-    region[band_box] = np.rint(alpha[band_box] * 255.0).astype(np.uint8)
+    out[box][free] = np.rint(alpha[free] * 255.0).astype(np.uint8)
     return out
 
 

@@ -1,0 +1,138 @@
+"""The graph-cut seam's Markov random field (seed 000), over soft labels.
+
+Each free pixel p gets an opacity a_p, one of `levels + 1` evenly spaced values from 0
+(original) to 1 (stylized). The blend is C = O + a (S - O), and the energy is
+
+    unary     u * r2 * (a_p - ramp_p)^2                 favours the nearer side
+    pairwise  w_pq * (|C_q - C_p|^2 + s * k_pq * (a_q - a_p)^2)
+
+over 8-connected neighbours (diagonals weigh 1/2). The pairwise term is the blend's contrast
+plus a smoothness cost scaled by seed 000's seam contrast k_pq = (|S-O|^2(p) + |S-O|^2(q)) / 2
+(with a floor, MIN_STEP_COST), so an opacity step is cheap where the two images agree and
+dear where they differ. `ramp` is the feather: where the images differ evenly the answer
+is the feather. r2 is the mean |S - O|^2 over the free pixels, which makes u independent
+of how far apart the images are.
+
+It is minimised by alpha-expansion (Boykov, Veksler and Zabih 2001): for each level in turn
+one minimum cut (PyMaxflow) decides which pixels switch to it. Pairs for which a move is
+not submodular are truncated, and a move is kept only if the true energy falls.
+"""
+
+from __future__ import annotations
+
+import maxflow
+import numpy as np
+
+# An opacity step costs at least this share of the band's mean |S-O|^2, so that where the
+# two images agree the mask stays smooth instead of speckled.
+MIN_STEP_COST = 0.3
+# forward neighbour steps (dy, dx) and their weights; with their reverses, the 8 neighbours
+STEPS = ((0, 1, 1.0), (1, 0, 1.0), (1, 1, 0.5), (1, -1, 0.5))
+
+
+def _pairs(free: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat indices (p, q) and weights of the neighbour pairs with at least one free pixel."""
+    h, w = free.shape
+    idx = np.arange(h * w).reshape(h, w)
+    ps, qs, ws = [], [], []
+    for dy, dx, weight in STEPS:
+        ys, ye = 0, h - dy
+        xs, xe = max(0, -dx), w - max(0, dx)
+        a = np.s_[ys:ye, xs:xe]
+        b = np.s_[ys + dy:ye + dy, xs + dx:xe + dx]
+        touch = free[a] | free[b]
+        ps.append(idx[a][touch])
+        qs.append(idx[b][touch])
+        ws.append(np.full(int(touch.sum()), weight))
+    return np.concatenate(ps), np.concatenate(qs), np.concatenate(ws)
+
+
+class _PairCost:
+    """w_pq (|C_q - C_p|^2 + k_pq (a_q - a_p)^2) for a set of pairs, as a quadratic in
+    (a_p, a_q) whose coefficients are worked out once."""
+
+    def __init__(self, coefficients: np.ndarray):
+        self.c = coefficients
+
+    @classmethod
+    def build(cls, step_o, d_p, d_q, weight, k):
+        dot = lambda x, y: (x * y).sum(axis=1)
+        return cls(weight * np.stack([dot(step_o, step_o), dot(d_p, d_p) + k, dot(d_q, d_q) + k,
+                                      2 * dot(step_o, d_p), 2 * dot(step_o, d_q),
+                                      2 * (dot(d_p, d_q) + k)]))
+
+    def subset(self, sel) -> "_PairCost":
+        return _PairCost(self.c[:, sel])
+
+    def __call__(self, a_p, a_q) -> np.ndarray:
+        oo, pp, qq, op, oq, pq = self.c
+        return oo + a_p * (a_p * pp - op) + a_q * (a_q * qq + oq) - a_p * a_q * pq
+
+
+def solve(stylized: np.ndarray, original: np.ndarray, ramp: np.ndarray, free: np.ndarray,
+          alpha: np.ndarray, unary_weight: float, smoothness: float, levels: int,
+          sweeps: int = 2) -> np.ndarray:
+    """Opacities (float, 0..1) for the free pixels; the others keep their value in `alpha`.
+
+    stylized, original: float (H, W, 3); ramp, alpha: float (H, W); free: bool (H, W).
+    """
+    h, w = free.shape
+    p, q, wt = _pairs(free)
+    o = original.reshape(-1, 3).astype(np.float64)
+    d = stylized.reshape(-1, 3).astype(np.float64) - o
+    d_p, d_q = d[p], d[q]
+    flat_free = np.flatnonzero(free.ravel())
+    r2 = float((d[flat_free] ** 2).sum(axis=1).mean()) + 1e-12
+    k = smoothness * (((d_p ** 2).sum(axis=1) + (d_q ** 2).sum(axis=1)) / 2 + MIN_STEP_COST * r2)
+    cost = _PairCost.build(o[q] - o[p], d_p, d_q, wt, k)
+    del d_p, d_q, k
+    target = ramp.ravel()[flat_free]
+
+    def unary(a_free):
+        return unary_weight * r2 * (a_free - target) ** 2
+
+    node = np.full(h * w, -1)
+    node[flat_free] = np.arange(flat_free.size)
+    p_free, q_free = free.ravel()[p], free.ravel()[q]
+    # pairs with both ends free, and pairs with one end fixed (a unary term on the other)
+    both, only_p, only_q = p_free & q_free, p_free & ~q_free, ~p_free & q_free
+    cost_both, cost_p, cost_q = cost.subset(both), cost.subset(only_p), cost.subset(only_q)
+    bp, bq, op_, fq, fp, oq_ = p[both], q[both], p[only_p], q[only_p], p[only_q], q[only_q]
+    i, j = node[bp], node[bq]
+
+    a = alpha.ravel().astype(np.float64).copy()
+    energy = cost(a[p], a[q]).sum() + unary(a[flat_free]).sum()
+    for _ in range(sweeps):
+        improved = False
+        for label in np.arange(levels + 1) / levels:
+            # cost of each free pixel keeping its opacity (0) or switching to `label` (1)
+            cost0 = unary(a[flat_free])
+            cost1 = unary(np.full(flat_free.size, label))
+            np.add.at(cost1, node[op_], cost_p(label, a[fq]) - cost_p(a[op_], a[fq]))
+            np.add.at(cost1, node[oq_], cost_q(a[fp], label) - cost_q(a[fp], a[oq_]))
+            # both free: E(xp, xq) = A + (C-A) xp + (D-C) xq + (B+C-A-D) (1-xp) xq
+            a_p, a_q = a[bp], a[bq]
+            e00 = cost_both(a_p, a_q)
+            e01 = cost_both(a_p, label)
+            e10 = cost_both(label, a_q)
+            e11 = cost_both(label, label)
+            np.add.at(cost1, i, e10 - e00)
+            np.add.at(cost1, j, e11 - e10)
+            link = np.maximum(e01 + e10 - e00 - e11, 0.0)  # truncated where not submodular
+            base = np.minimum(cost0, cost1)
+            g = maxflow.Graph[float]()
+            ids = np.asarray(g.add_nodes(flat_free.size))
+            g.add_grid_tedges(ids, cost1 - base, cost0 - base)  # sink side = switch
+            g.add_edges(ids[i], ids[j], link, np.zeros_like(link))
+            g.maxflow()
+            switch = g.get_grid_segments(ids)
+            if not switch.any():
+                continue
+            trial = a.copy()
+            trial[flat_free[switch]] = label
+            trial_energy = cost(trial[p], trial[q]).sum() + unary(trial[flat_free]).sum()
+            if trial_energy < energy - 1e-9 * abs(energy):
+                a, energy, improved = trial, trial_energy, True
+        if not improved:
+            break
+    return a.reshape(h, w)
