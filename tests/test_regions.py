@@ -18,7 +18,7 @@ from maskstyle.engine.composite import paste
 from maskstyle.engine.regions import layer_masks, union
 from maskstyle.engine.seams import apply_seam, band, feather, graphcut, signed_distance
 from maskstyle.engine.stylize import StylizeOptions, stylize, stylize_regions
-from maskstyle.errors import InputError
+from maskstyle.errors import Cancelled, InputError
 
 QUICK = dict(quality="fast", iterations=2, max_side=48, encoder="builtin")
 
@@ -143,9 +143,9 @@ def radius(h=64, w=64):
     return np.hypot(yy - h / 2, xx - w / 2)
 
 
-def smooth_original() -> np.ndarray:
+def smooth_original(size: int = 64) -> np.ndarray:
     """A gentle colour gradient, so that any edge in a blend comes from the seam."""
-    yy, xx = np.mgrid[0:64, 0:64]
+    yy, xx = np.mgrid[0:size, 0:size] * 64 // size
     return np.stack([60 + xx, 80 + yy, 100 + (xx + yy) // 2], axis=2).astype(np.uint8)
 
 
@@ -160,12 +160,16 @@ def test_graphcut_mask_stays_inside_the_band():
     assert cut[inband].min() < 10 and cut[inband].max() > 245  # a full ramp within the band
 
 
-def test_graphcut_is_the_feather_where_the_images_differ_evenly():
-    original = smooth_original()
+@pytest.mark.parametrize("size, radius, width", [(64, 20, 16), (160, 50, 48)])
+def test_graphcut_is_the_feather_where_the_images_differ_evenly(size, radius, width):
+    """Also for a band wider than seams.SOLVE_WIDTH, which is solved on a smaller copy."""
+    original = smooth_original(size)
     stylized = original + np.uint8(70)  # the same colour step everywhere: nowhere better to cut
-    mask, width = disc(), 16
+    mask = disc(size, size, radius)
     cut = graphcut(stylized, original, mask, width).astype(int)
     soft = feather(mask, width).astype(int)
+    inband = band(mask, width)
+    assert np.array_equal(cut[~inband], soft[~inband])
     assert np.abs(cut - soft).mean() < 4
     assert np.abs(cut - soft).max() <= 2 * (255 // 16) + 2  # within two opacity levels
 
@@ -189,6 +193,20 @@ def test_graphcut_moves_the_transition_to_where_the_images_agree():
     weak = graphcut(stylized, original, mask, width, unary_weight=0.1)
     assert weak[beyond].mean() < 3 and weak[beyond].max() <= 16      # original past the ring
     assert steps(weak) < steps(cut)
+
+
+def test_a_cancel_stops_graphcut_between_cuts():
+    original = smooth_original()
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) == 3:
+            raise Cancelled("the job was cancelled")
+
+    with pytest.raises(Cancelled):
+        apply_seam("graphcut", original + np.uint8(70), original, disc(), 16, check=check)
+    assert len(calls) == 3
 
 
 def test_feather_ramps_across_the_band_only():

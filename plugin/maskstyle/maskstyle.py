@@ -359,7 +359,8 @@ def stylize(image, drawables, config, run_mode):
             raise UserCancelled()
     style_file = config.get_property("style-file")
     style = _style_file(style_file)
-    params = _stylize_params(config)
+    seam = config.get_property("seam") if selection is not None else "none"
+    params = {**_stylize_params(config), "seam": seam}
     jobs, crops = [], []
     for layer in layers:  # check every layer before sending anything
         crop, mask = _stylize_crop(image, layer, selection)
@@ -377,7 +378,8 @@ def stylize(image, drawables, config, run_mode):
     placements = []
     try:
         for layer, crop, (info, png) in zip(layers, crops, results):
-            placements.append((_png_to_layer(image, png), layer, _stylized_setup(name, info, crop, selection)))
+            placements.append((_png_to_layer(image, png), layer,
+                               _stylized_setup(name, info, crop, selection, seam != "none")))
     except Exception:
         for result, _, _ in placements:
             result.delete()
@@ -385,14 +387,21 @@ def stylize(image, drawables, config, run_mode):
     _insert_all(image, placements)
 
 
-def _stylized_setup(name, info, crop, selection):
-    """What finishes a stylized layer once it is in the image."""
+def _stylized_setup(name, info, crop, selection, seamed):
+    """What finishes a stylized layer once it is in the image. Its mask is the selection, or
+    with a seam the backend's alpha (the selection redrawn in a band around its edge)."""
     def finish(result):
         result.set_name(name)
         result.set_opacity(_opacity(info.get("opacity")))
         result.set_mode(_layer_mode(info.get("mode")))
         result.set_offsets(crop[0] + int(info.get("x", 0)), crop[1] + int(info.get("y", 0)))
-        if selection:
+        if seamed:
+            pixels, alpha = split_alpha(_read(result, (0, 0, result.get_width(), result.get_height()), RGBA))
+            _write(result, RGBA, pixels)
+            mask = result.create_mask(Gimp.AddMaskType.BLACK)
+            result.add_mask(mask)
+            _write(mask, _mask_format(mask), alpha)
+        elif selection:
             result.add_mask(result.create_mask(Gimp.AddMaskType.SELECTION))
     return finish
 
@@ -690,8 +699,17 @@ def _add_regions_arguments(proc):
                            "A style for what no region covers; without it that part stays as it is",
                            Gimp.FileChooserAction.OPEN, True, None, RW)
     _add_stylize_arguments(proc, with_style_file=False)
-    proc.add_choice_argument("seam", "Sea_m", "How region edges meet the original: as they are, a soft "
-                             "feathered edge, or a graph-cut seam that follows the image",
+    _add_seam_argument(proc)
+
+
+def _add_stylize_selection_arguments(proc):
+    _add_stylize_arguments(proc)
+    _add_seam_argument(proc)
+
+
+def _add_seam_argument(proc):
+    proc.add_choice_argument("seam", "Sea_m", "How the result meets the original at the selection's edge: "
+                             "as selected, a soft feathered edge, or a graph-cut seam that follows the image",
                              _choice(("none", "As selected"), ("feather", "Feather"), ("graphcut", "Graph cut")),
                              "none", RW)
 
@@ -703,10 +721,11 @@ def _add_blur_arguments(proc):
 
 PROCEDURES = {
     STYLIZE: dict(work=stylize, label="Stylize Selection…", menus=["<Image>/Filters/Maskstyle"],
-                  add_arguments=_add_stylize_arguments, layers="several",
+                  add_arguments=_add_stylize_selection_arguments, layers="several",
                   blurb="Restyle the selected area with the style of an image",
                   help="Sends each selected layer and the selection to the maskstyle backend and adds "
-                       "each result as a new layer, masked by the selection, directly above its layer."),
+                       "each result as a new layer, masked by the selection (redrawn near its edge "
+                       "when a seam is chosen), directly above its layer."),
     STYLIZE_REGIONS: dict(work=stylize_regions, label="Stylize Regions…", menus=["<Image>/Filters/Maskstyle"],
                           add_arguments=_add_regions_arguments, layers="one",
                           blurb="Restyle several saved selections, each with its own style",

@@ -1,4 +1,4 @@
-"""Several selected layers, Stylize Regions and Portrait Blur in a real GIMP 3, against the real backend.
+"""Several selected layers, a seam, Stylize Regions and Portrait Blur in a real GIMP 3, against the real backend.
 
 Every scenario here runs in one GIMP start-up (the `reports` fixture); each test reads its own.
 A "recorded" scenario runs the procedure's own code inside GIMP's Python with the image's
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from maskstyle.engine.seams import signed_distance
 
 from .harness import backend_env
 from .scenes import (assert_unchanged, assert_untouched, channel_of, composite_of, layer_mask, layer_rgba,
@@ -50,6 +52,9 @@ def _scenarios(files):
                         "calls": [stylize_two]},
         "stylize_two_recorded": {"image": scene(files, "Top", "Photo", "Background"), "selection": RECTANGLE,
                                  "calls": [recorded(stylize_two)]},
+        "stylize_seam": {"image": scene(files, "Top", "Photo", "Background"), "selection": RECTANGLE,
+                         "calls": [{"procedure": STYLIZE, "layer": "Photo",
+                                    "args": {**_stylize_args(files), "seam": "graphcut"}}]},
         "harmonize_two": {"image": scene(files, "Top", "Pasted", "Photo", "Background"), "selection": None,
                           "calls": [harmonize_two]},
         "harmonize_two_recorded": {"image": scene(files, "Top", "Pasted", "Photo", "Background"),
@@ -122,6 +127,21 @@ def test_stylize_on_two_layers_adds_one_masked_layer_above_each(reports):
         assert np.array_equal(layer_mask(stylized), selection[y:y + h, x:x + w])
         under = layer_rgba(source)[y - source["y"]:y - source["y"] + h, x - source["x"]:x - source["x"] + w]
         assert not np.array_equal(layer_rgba(stylized)[..., :3], under[..., :3])
+
+
+def test_stylize_with_a_seam_masks_the_layer_by_the_seam(reports):
+    report = reports["stylize_seam"]
+    _succeeded(report)
+    assert len(new_layers(report)) == 1
+    assert_untouched(report, max_shift=1)
+    stylized = _directly_above(report, "Photo")
+    x, y, w, h = stylized["x"], stylized["y"], stylized["width"], stylized["height"]
+    selection = selection_of(report["before"])[y:y + h, x:x + w]
+    mask = layer_mask(stylized)
+    near_edge = np.abs(signed_distance(selection)) <= 8
+    assert np.array_equal(mask[~near_edge], selection[~near_edge])  # the seam redraws the edge only
+    assert ((mask > 0) & (mask < 255)).sum() > 20                    # ... as a soft edge
+    assert (layer_rgba(stylized)[..., 3] == 255).all()               # coverage is in the mask
 
 
 def test_stylize_on_two_layers_is_one_undo_group(reports):

@@ -20,6 +20,8 @@ not submodular are truncated, and a move is kept only if the true energy falls.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import maxflow
 import numpy as np
 
@@ -31,19 +33,26 @@ STEPS = ((0, 1, 1.0), (1, 0, 1.0), (1, 1, 0.5), (1, -1, 0.5))
 
 
 def _pairs(free: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Flat indices (p, q) and weights of the neighbour pairs with at least one free pixel."""
+    """Flat indices (p, q) and weights of the neighbour pairs with at least one free pixel.
+
+    Built from the free pixels' coordinates, so memory follows the band, not the image.
+    """
     h, w = free.shape
-    idx = np.arange(h * w).reshape(h, w)
+    ys, xs = np.nonzero(free)
     ps, qs, ws = [], [], []
     for dy, dx, weight in STEPS:
-        ys, ye = 0, h - dy
-        xs, xe = max(0, -dx), w - max(0, dx)
-        a = np.s_[ys:ye, xs:xe]
-        b = np.s_[ys + dy:ye + dy, xs + dx:xe + dx]
-        touch = free[a] | free[b]
-        ps.append(idx[a][touch])
-        qs.append(idx[b][touch])
-        ws.append(np.full(int(touch.sum()), weight))
+        # pairs whose first pixel is free ...
+        qy, qx = ys + dy, xs + dx
+        ok = (qy < h) & (qx >= 0) & (qx < w)
+        p_first, q_first = ys[ok] * w + xs[ok], qy[ok] * w + qx[ok]
+        # ... and those whose second pixel is free and first is not
+        py, px = ys - dy, xs - dx
+        ok = (py >= 0) & (px >= 0) & (px < w)
+        ok[ok] = ~free[py[ok], px[ok]]
+        p_second, q_second = py[ok] * w + px[ok], ys[ok] * w + xs[ok]
+        ps += [p_first, p_second]
+        qs += [q_first, q_second]
+        ws.append(np.full(p_first.size + p_second.size, weight))
     return np.concatenate(ps), np.concatenate(qs), np.concatenate(ws)
 
 
@@ -71,21 +80,27 @@ class _PairCost:
 
 def solve(stylized: np.ndarray, original: np.ndarray, ramp: np.ndarray, free: np.ndarray,
           alpha: np.ndarray, unary_weight: float, smoothness: float, levels: int,
-          sweeps: int = 2) -> np.ndarray:
+          sweeps: int = 2, check: Callable[[], None] | None = None) -> np.ndarray:
     """Opacities (float, 0..1) for the free pixels; the others keep their value in `alpha`.
 
-    stylized, original: float (H, W, 3); ramp, alpha: float (H, W); free: bool (H, W).
+    stylized, original: uint8 (H, W, 3); ramp, alpha: float (H, W); free: bool (H, W).
+    `check` is called before each move (it raises to cancel).
     """
     h, w = free.shape
     p, q, wt = _pairs(free)
-    o = original.reshape(-1, 3).astype(np.float64)
-    d = stylized.reshape(-1, 3).astype(np.float64) - o
-    d_p, d_q = d[p], d[q]
     flat_free = np.flatnonzero(free.ravel())
-    r2 = float((d[flat_free] ** 2).sum(axis=1).mean()) + 1e-12
+    stylized, original = stylized.reshape(-1, 3), original.reshape(-1, 3)
+
+    def colours(index):  # (O, S - O) at these pixels, in 0..1
+        o = original[index].astype(np.float32) / 255.0
+        return o, stylized[index].astype(np.float32) / 255.0 - o
+
+    o_p, d_p = colours(p)
+    o_q, d_q = colours(q)
+    r2 = float((colours(flat_free)[1] ** 2).sum(axis=1).mean(dtype=np.float64)) + 1e-12
     k = smoothness * (((d_p ** 2).sum(axis=1) + (d_q ** 2).sum(axis=1)) / 2 + MIN_STEP_COST * r2)
-    cost = _PairCost.build(o[q] - o[p], d_p, d_q, wt, k)
-    del d_p, d_q, k
+    cost = _PairCost.build(o_q - o_p, d_p, d_q, wt, k)
+    del o_p, o_q, d_p, d_q, k
     target = ramp.ravel()[flat_free]
 
     def unary(a_free):
@@ -105,6 +120,8 @@ def solve(stylized: np.ndarray, original: np.ndarray, ramp: np.ndarray, free: np
     for _ in range(sweeps):
         improved = False
         for label in np.arange(levels + 1) / levels:
+            if check is not None:
+                check()
             # cost of each free pixel keeping its opacity (0) or switching to `label` (1)
             cost0 = unary(a[flat_free])
             cost1 = unary(np.full(flat_free.size, label))

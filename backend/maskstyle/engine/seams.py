@@ -19,6 +19,8 @@ returned as given, so a pixel the mask leaves at 0 and the band does not reach s
 
 from __future__ import annotations
 
+from typing import Callable
+
 import cv2
 import numpy as np
 
@@ -29,6 +31,7 @@ SEAMS = ("none", "feather", "graphcut")
 UNARY_WEIGHT = 1.0  # graphcut: pull towards the feather, relative to the band's mean |S-O|^2
 SMOOTHNESS = 1.0    # graphcut: cost of an opacity step, on the same scale
 LEVELS = 16         # graphcut: opacity steps from original to stylized
+SOLVE_WIDTH = 32    # graphcut: a wider band is solved on a smaller copy, this wide
 
 
 def auto_width(shape: tuple[int, ...]) -> int:
@@ -66,11 +69,12 @@ def feather(mask: np.ndarray, width: float) -> np.ndarray:
 
 def graphcut(stylized: np.ndarray, original: np.ndarray, mask: np.ndarray, width: float,
              unary_weight: float = UNARY_WEIGHT, smoothness: float = SMOOTHNESS,
-             levels: int = LEVELS) -> np.ndarray:
+             levels: int = LEVELS, check: Callable[[], None] | None = None) -> np.ndarray:
     """The mask re-drawn inside the band by seed 000's MRF blending (engine/seam_mrf.py).
 
     Each band pixel is labelled with an opacity from original (0) to stylized (1); the
     labelling starts from the feather and moves where that lowers the blend's contrast.
+    `check` is called between min-cuts; it raises to cancel.
     """
     sd = signed_distance(mask)
     inband = np.abs(sd) <= width / 2
@@ -82,19 +86,31 @@ def graphcut(stylized: np.ndarray, original: np.ndarray, mask: np.ndarray, width
     x0, x1 = max(0, xs.min() - 1), min(mask.shape[1], xs.max() + 2)
     box = np.s_[y0:y1, x0:x1]
     free = inband[box]
-    ramp = np.clip(0.5 + sd[box] / width, 0.0, 1.0)
-    start = np.where(free, np.rint(ramp * levels) / levels, mask[box] / 255.0)
-    alpha = seam_mrf.solve(stylized[box].astype(np.float32) / 255.0,
-                           original[box].astype(np.float32) / 255.0,
-                           ramp, free, start, unary_weight, smoothness, levels)
+    if width > SOLVE_WIDTH:
+        # The stylized layer has no detail finer than its working resolution: solve on a
+        # smaller copy, whose band is SOLVE_WIDTH wide, and scale the opacities back up.
+        scale = SOLVE_WIDTH / width
+        size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+        shrink = lambda a: cv2.resize(a, size, interpolation=cv2.INTER_AREA)
+        small = graphcut(shrink(stylized[box]), shrink(original[box]), shrink(mask[box]), SOLVE_WIDTH,
+                         unary_weight, smoothness, levels, check)
+        alpha = cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) / 255.0
+    else:
+        ramp = np.clip(0.5 + sd[box] / width, 0.0, 1.0)
+        start = np.where(free, np.rint(ramp * levels) / levels, mask[box] / 255.0)
+        alpha = seam_mrf.solve(stylized[box], original[box], ramp, free, start,
+                               unary_weight, smoothness, levels, check=check)
     out = mask.copy()
     out[box][free] = np.rint(alpha[free] * 255.0).astype(np.uint8)
     return out
 
 
 def apply_seam(method: str, stylized: np.ndarray, original: np.ndarray, mask: np.ndarray,
-               width: float | None = None) -> np.ndarray:
-    """The layer mask for `method` (one of SEAMS); `width` is the band's, None for auto."""
+               width: float | None = None, check: Callable[[], None] | None = None) -> np.ndarray:
+    """The layer mask for `method` (one of SEAMS); `width` is the band's, None for auto.
+
+    `check` is called now and then during a long seam; it raises to cancel.
+    """
     if method not in SEAMS:
         raise InputError(f"seam must be one of {', '.join(SEAMS)}, not '{method}'")
     if method == "none":
@@ -102,4 +118,4 @@ def apply_seam(method: str, stylized: np.ndarray, original: np.ndarray, mask: np
     width = auto_width(mask.shape) if width is None else width
     if method == "feather":
         return feather(mask, width)
-    return graphcut(stylized, original, mask, width)
+    return graphcut(stylized, original, mask, width, check=check)

@@ -391,7 +391,7 @@ def _run(image, regions: list[Region], rest_style, rest_name: str, options: Styl
     result_np = to_uint8(out)
     if seam != "none":
         tracker.set_stage(f"seam ({seam})")
-        cover_np = apply_seam(seam, result_np, content_np, cover_np, width)
+        cover_np = apply_seam(seam, result_np, content_np, cover_np, width, check=tracker.check)
         tracker.step()
     composite = paste(image, result_np, cover_np, x0, y0)
     tracker.finish()
