@@ -23,7 +23,7 @@ import numpy as np
 from maskstyle.engine import seams
 from maskstyle.engine.composite import bounding_box, paste
 from maskstyle.images import read_image
-from seam_eval import CASES, load_case, seam_visibility, stylized_layer
+from seam_eval import CASES, add_case_arguments, load_case, seam_visibility, stylized_layer
 
 
 def scaled(a: np.ndarray, f: float, interpolation=cv2.INTER_CUBIC) -> np.ndarray:
@@ -32,12 +32,8 @@ def scaled(a: np.ndarray, f: float, interpolation=cv2.INTER_CUBIC) -> np.ndarray
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
+    add_case_arguments(ap, max_side=1024)
     ap.add_argument("--side", type=int, default=4096, help="scale the cases up to this long side")
-    ap.add_argument("--max-side", type=int, default=1024, help="stylize at this size first")
-    ap.add_argument("--quality", default="fast")
-    ap.add_argument("--encoder", default="builtin")
-    ap.add_argument("--cache", help="as in seam_eval.py")
     args = ap.parse_args()
     data = Path(args.data)
     rows = ["| photo | side | band px | seam | visibility | seconds | process peak RSS rise, MB |",

@@ -91,20 +91,25 @@ def stylized_layer(image, mask, style, args, key):
     return layer, seconds
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_case_arguments(ap: argparse.ArgumentParser, max_side: int) -> None:
+    """The options that say where the cases come from and how they are stylized."""
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
     ap.add_argument("--quality", default="fast")
     ap.add_argument("--encoder", default="builtin")
-    ap.add_argument("--max-side", type=int, default=384, help="downscale the photos to this first")
+    ap.add_argument("--max-side", type=int, default=max_side, help="downscale the photos to this first")
+    ap.add_argument("--cache", help="keep each case's stylized crop here and reuse it on later runs "
+                         "(empty it after changing the engine: the key does not see the code)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_case_arguments(ap, max_side=384)
     ap.add_argument("--cases", type=int, help="only the first N cases")
     ap.add_argument("--segment-pairs", action="store_true",
                     help="run every segment/ photo with its true outline instead of CASES")
     ap.add_argument("--sweep", action="store_true", help="also try other graph-cut unary weights")
     ap.add_argument("--out", help="also write the markdown table here")
     ap.add_argument("--images", help="folder for a small JPEG of each case's seams side by side")
-    ap.add_argument("--cache", help="keep each case's stylized crop here and reuse it on later runs "
-                         "(empty it after changing the engine: the key does not see the code)")
     args = ap.parse_args()
     data = Path(args.data)
     rows = ["| photo | style | mask | seam | visibility | band share | changed outside mask+band | seconds |",
