@@ -289,6 +289,27 @@ def test_refine_reaches_well_beyond_a_hint_drawn_too_small():
     assert got >= 0.9, got
 
 
+@pytest.mark.parametrize("degrade, px, expected", [(shrink, 10, -10), (grow, 10, 10), (None, 0, 0)])
+def test_the_edge_offset_says_how_far_an_even_outline_is_off(degrade, px, expected):
+    image, disc = scene(h=128, w=128, radius=40)
+    hint = degrade(disc, px) if degrade else disc
+    signed = refine_module._signed_distance(hint)
+    assert abs(refine_module.edge_offset(image, signed, band=10) - expected) <= 1
+
+
+@pytest.mark.parametrize("degrade", [shrink, grow])
+def test_refine_snaps_an_outline_drawn_evenly_off_the_edge(degrade):
+    image, disc = scene(h=128, w=128, radius=40)
+    got = iou(segment(image, "refine", as_hint(degrade(disc, 10))).mask >= 128, disc)
+    assert got >= 0.95, got
+
+
+def test_the_edge_offset_ignores_a_flat_image():
+    flat = np.full((96, 96, 3), 128, np.uint8)
+    _, disc = scene()
+    assert refine_module.edge_offset(flat, refine_module._signed_distance(shrink(disc, 8)), band=8) == 0
+
+
 def test_feather_gives_a_full_size_soft_mask():
     from maskstyle.engine.guided import feather
     image, disc = scene(h=200, w=200, radius=60)

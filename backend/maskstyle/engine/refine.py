@@ -38,6 +38,9 @@ GRABCUT_ITERATIONS = 5
 BOX_CONTEXT = 2.5         # crop margin around a box, in band widths
 CUT_SMOOTHNESS = 5.0      # weight of the contrast-sensitive boundary length
 CUT_ROUNDS = 2            # cut, re-learn the colours, cut again
+SHIFT_BANDS = 2.0         # an outline may be moved to an edge up to this many band widths away ...
+SHIFT_MAX = 30            # ... and at most this many working pixels (farther finds stray edges)
+SHIFT_PEAK = 1.5          # ... where edges are this much stronger than on the outline itself
 
 
 def refine(image: np.ndarray, hint: np.ndarray, tracker: Tracker, band: float | None = None,
@@ -96,11 +99,44 @@ def is_box(hint: np.ndarray) -> bool:
     return hint.sum() >= BOX_FILL * (x1 - x0) * (y1 - y0)
 
 
-def cut_outline(image: np.ndarray, hint: np.ndarray, band: float, tracker: Tracker) -> np.ndarray:
-    """Foreground near a rough outline, by a minimum cut in the region around it."""
+def _signed_distance(hint: np.ndarray) -> np.ndarray:
+    """Pixels to the hint's outline: positive inside, negative outside."""
     inside = cv2.distanceTransform(hint.astype(np.uint8), cv2.DIST_L2, 5)
     outside = cv2.distanceTransform((~hint).astype(np.uint8), cv2.DIST_L2, 5)
-    signed = (inside - outside) / band
+    return inside - outside
+
+
+def edge_offset(image: np.ndarray, signed: np.ndarray, band: float) -> int:
+    """How far inside the outline (negative: outside) the image's edges run along it.
+
+    The mean colour-gradient magnitude is taken on each ring of pixels at a whole-pixel
+    distance from the outline. An outline drawn evenly too large or too small has its peak
+    off the outline; one drawn on the object's edge has it at 0. 0 unless the peak is clear.
+    """
+    lab = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32), (0, 0), 1.0)
+    grad = np.sqrt((cv2.Sobel(lab, cv2.CV_32F, 1, 0) ** 2 + cv2.Sobel(lab, cv2.CV_32F, 0, 1) ** 2).sum(axis=2))
+    reach = int(min(SHIFT_MAX, SHIFT_BANDS * band))
+    ring = np.rint(signed).astype(int)
+    near = np.abs(ring) <= reach
+    sums = np.bincount(ring[near] + reach, grad[near], minlength=2 * reach + 1)
+    counts = np.bincount(ring[near] + reach, minlength=2 * reach + 1)
+    profile = sums / np.maximum(counts, 1)
+    offsets = np.arange(-reach, reach + 1)
+    peak = int(np.argmax(profile))
+    on_outline = profile[np.abs(offsets) <= 2].max()
+    return int(offsets[peak]) if profile[peak] > SHIFT_PEAK * on_outline else 0
+
+
+def cut_outline(image: np.ndarray, hint: np.ndarray, band: float, tracker: Tracker) -> np.ndarray:
+    """Foreground near a rough outline, by a minimum cut in the region around it.
+
+    An outline drawn evenly off the object's edge is first moved onto it (edge_offset)."""
+    signed = _signed_distance(hint)
+    offset = edge_offset(image, signed, band)
+    if offset and (signed > offset).any():
+        hint = signed > offset
+        signed = _signed_distance(hint)
+    signed = signed / band
     prior = PRIOR_WEIGHT * np.clip(signed, -PRIOR_CAP_OUTSIDE, PRIOR_CAP_INSIDE)
     sure_fg, sure_bg = signed > SURE_INSIDE, signed < -SURE_OUTSIDE
     fg, bg = signed > 1, signed < -1          # first colour samples: clear of the outline
