@@ -387,6 +387,15 @@ def stylize(image, drawables, config, run_mode):
     _insert_all(image, placements)
 
 
+def _alpha_to_mask(layer, rgba):
+    """Fill layer with rgba made opaque, and give it a layer mask holding rgba's alpha."""
+    pixels, alpha = split_alpha(rgba)
+    _write(layer, RGBA, pixels)
+    mask = layer.create_mask(Gimp.AddMaskType.BLACK)
+    layer.add_mask(mask)
+    _write(mask, _mask_format(mask), alpha)
+
+
 def _stylized_setup(name, info, crop, selection, seamed):
     """What finishes a stylized layer once it is in the image. Its mask is the selection, or
     with a seam the backend's alpha (the selection redrawn in a band around its edge)."""
@@ -396,11 +405,7 @@ def _stylized_setup(name, info, crop, selection, seamed):
         result.set_mode(_layer_mode(info.get("mode")))
         result.set_offsets(crop[0] + int(info.get("x", 0)), crop[1] + int(info.get("y", 0)))
         if seamed:
-            pixels, alpha = split_alpha(_read(result, (0, 0, result.get_width(), result.get_height()), RGBA))
-            _write(result, RGBA, pixels)
-            mask = result.create_mask(Gimp.AddMaskType.BLACK)
-            result.add_mask(mask)
-            _write(mask, _mask_format(mask), alpha)
+            _alpha_to_mask(result, _read(result, (0, 0, result.get_width(), result.get_height()), RGBA))
         elif selection:
             result.add_mask(result.create_mask(Gimp.AddMaskType.SELECTION))
     return finish
@@ -495,14 +500,10 @@ def add_region_group(image, below, results):
         _insert_above(image, group, below)
         inserted = True
         for name, (x, y, w, h), rgba in results:
-            pixels, alpha = split_alpha(rgba)
             layer = Gimp.Layer.new(image, name, w, h, _layer_type(image), 100.0, Gimp.LayerMode.NORMAL)
             image.insert_layer(layer, group, 0)
             layer.set_offsets(x, y)
-            _write(layer, RGBA, pixels)
-            mask = layer.create_mask(Gimp.AddMaskType.BLACK)
-            layer.add_mask(mask)
-            _write(mask, _mask_format(mask), alpha)
+            _alpha_to_mask(layer, rgba)
     except Exception:
         if inserted:
             image.remove_layer(group)

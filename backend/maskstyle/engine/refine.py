@@ -133,8 +133,9 @@ def cut_outline(image: np.ndarray, hint: np.ndarray, band: float, tracker: Track
     An outline drawn evenly off the object's edge is first moved onto it (edge_offset)."""
     signed = _signed_distance(hint)
     offset = edge_offset(image, signed, band)
-    if offset and (signed > offset).any():
-        hint = signed > offset
+    moved = signed > offset
+    if offset and moved.any():
+        hint = moved
         signed = _signed_distance(hint)
     signed = signed / band
     prior = PRIOR_WEIGHT * np.clip(signed, -PRIOR_CAP_OUTSIDE, PRIOR_CAP_INSIDE)

@@ -115,21 +115,25 @@ def solve(stylized: np.ndarray, original: np.ndarray, ramp: np.ndarray, free: np
     bp, bq, op_, fq, fp, oq_ = p[both], q[both], p[only_p], q[only_p], p[only_q], q[only_q]
     i, j = node[bp], node[bq]
 
+    def as_is(a):
+        """What each free pixel (unary) and each pair costs with the opacities in `a`."""
+        return (unary(a[flat_free]), cost_p(a[op_], a[fq]), cost_q(a[fp], a[oq_]),
+                cost_both(a[bp], a[bq]))
+
     a = alpha.ravel().astype(np.float64).copy()
-    energy = cost(a[p], a[q]).sum() + unary(a[flat_free]).sum()
+    kept = as_is(a)
     for _ in range(sweeps):
         improved = False
         for label in np.arange(levels + 1) / levels:
             if check is not None:
                 check()
+            cost0, stay_p, stay_q, e00 = kept
             # cost of each free pixel keeping its opacity (0) or switching to `label` (1)
-            cost0 = unary(a[flat_free])
             cost1 = unary(np.full(flat_free.size, label))
-            np.add.at(cost1, node[op_], cost_p(label, a[fq]) - cost_p(a[op_], a[fq]))
-            np.add.at(cost1, node[oq_], cost_q(a[fp], label) - cost_q(a[fp], a[oq_]))
+            np.add.at(cost1, node[op_], cost_p(label, a[fq]) - stay_p)
+            np.add.at(cost1, node[oq_], cost_q(a[fp], label) - stay_q)
             # both free: E(xp, xq) = A + (C-A) xp + (D-C) xq + (B+C-A-D) (1-xp) xq
             a_p, a_q = a[bp], a[bq]
-            e00 = cost_both(a_p, a_q)
             e01 = cost_both(a_p, label)
             e10 = cost_both(label, a_q)
             e11 = cost_both(label, label)
@@ -147,9 +151,11 @@ def solve(stylized: np.ndarray, original: np.ndarray, ramp: np.ndarray, free: np
                 continue
             trial = a.copy()
             trial[flat_free[switch]] = label
-            trial_energy = cost(trial[p], trial[q]).sum() + unary(trial[flat_free]).sum()
+            trial_kept = as_is(trial)
+            # every pair has a free end, so the three pair sets hold the whole energy
+            energy, trial_energy = (sum(float(part.sum()) for part in parts) for parts in (kept, trial_kept))
             if trial_energy < energy - 1e-9 * abs(energy):
-                a, energy, improved = trial, trial_energy, True
+                a, kept, improved = trial, trial_kept, True
         if not improved:
             break
     return a.reshape(h, w)
