@@ -1,15 +1,16 @@
-"""Two styles in two regions: the masked multi-region loss against seed 002's surrogate image.
+"""Two styles in two regions: patch synthesis, the neural method's masked multi-region loss,
+and its surrogate style image (Tamir, "A Smoother Segmentation-Based Style Transfer").
 
 Each case is a photo from segment/ with its subject mask: the subject gets one style, the
 background (the inverted mask) another, in one optimisation. Measured per region with
-bench/quality.py's encoder-independent descriptors (filter-bank energies and Lab statistics):
+bench/metrics.py's encoder-independent descriptors (filter-bank energies and Lab statistics):
 - own style: how far the region moved from the photo toward its own style's texture and
   colour (mean of the two; 0 = not at all, 1 = all the way);
 - other style: the same toward the other region's style;
 - separation: own minus other, i.e. how much each region took its own style rather than
   a mix (a mix scores near 0);
 - structure kept: correlation of the photo's and the result's edge maps over the image.
-The default `regions_method` is the one with the higher mean separation; own style and
+The neural method's default `regions_method` is the one with the higher mean separation; own style and
 structure are reported so a method cannot win by copying one style everywhere, or the
 style images themselves.
 
@@ -19,18 +20,15 @@ style images themselves.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+from metrics import moved_toward, structure_kept
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import moved_toward, structure_kept  # noqa: E402
-
-from maskstyle.engine.stylize import Region, StylizeOptions, stylize_regions  # noqa: E402
-from maskstyle.images import read_image, read_mask  # noqa: E402
+from maskstyle.engine.stylize import Region, StylizeOptions, stylize_regions
+from maskstyle.images import read_image, read_mask
 
 CASES = [("hflickr-f1806", "starry_night", "candy"),
          ("hflickr-f2062", "mosaic", "the_scream"),
@@ -61,8 +59,10 @@ def main():
     data = Path(args.data)
     rows = ["| photo | subject style | background style | method | own style | other style | "
             "separation | structure kept | seconds |", "|---|---|---|---|---|---|---|---|---|"]
-    runs = [("masked", {})] + [(f"surrogate, content {d}", {"surrogate_content": d})
-                               for d in args.surrogate_content]
+    runs = ([("patch", {"method": "patch"}), ("neural masked", {"method": "neural"})]
+            + [(f"neural surrogate, content {d}", {"method": "neural", "regions_method": "surrogate",
+                                                   "surrogate_content": d})
+               for d in args.surrogate_content])
     summary = {label: [] for label, _ in runs}
     for name, style_a, style_b in CASES[:args.cases]:
         photo = read_image(data / "segment" / f"{name}.jpg")
@@ -74,9 +74,7 @@ def main():
         masks = [mask, 255 - mask]
         styles = [read_image(data / "style" / f"{n}.jpg") for n in (style_a, style_b)]
         for label, extra in runs:
-            method = label.split(",")[0]
-            options = StylizeOptions(quality=args.quality, encoder=args.encoder,
-                                     regions_method=method, **extra)
+            options = StylizeOptions(quality=args.quality, encoder=args.encoder, **extra)
             t = time.perf_counter()
             result = stylize_regions(photo, [Region(m, st, n) for m, st, n in
                                              zip(masks, styles, (style_a, style_b))], options=options)

@@ -38,7 +38,7 @@ MANIFEST_NAME = "install-manifest.json"
 INCOMPLETE_MARK = ".maskstyle-incomplete"  # in a venv this installer is still creating
 DEV_EXTRAS, USER_EXTRAS = "dev,demo", "demo"
 FALLBACKS = {
-    "vgg19": "Stylize uses the built-in, weight-free encoder instead",
+    "vgg19": "Stylize's neural method uses the built-in, weight-free encoder instead",
     "deeplabv3": "Select Subject uses the built-in saliency segmenter instead",
 }
 GIMP_MENUS = ("Filters > Maskstyle > Stylize Selection…", "Layer > Maskstyle > Harmonize Layer…",
@@ -497,8 +497,10 @@ class Installer:
         try:
             started = time.monotonic()
             result, layer = stylize_sample(client, load_plugin_module("pngpack"))
+            method = (result.get("info") or {}).get("method", "?")
             say(f"stylize job OK in {time.monotonic() - started:.1f} s: device {result['device']}, "
-                f"encoder {result['encoder']}, layer '{layer['name']}' {layer['width']}x{layer['height']}")
+                f"method {method}, encoder {result['encoder']}, "
+                f"layer '{layer['name']}' {layer['width']}x{layer['height']}")
         except msclient.BackendError as exc:
             raise InstallError(f"the stylize job failed: {exc}{self.backend_log_tail()}") from None
         finally:

@@ -64,7 +64,8 @@ def test_result_layer_sits_on_the_selection_with_its_mask(content, style, mask):
     assert layer.rgb.shape == (h, w, 3) and layer.rgba[..., 3].min() == 255
     assert np.array_equal(layer.mask, mask[layer.y:layer.y + h, layer.x:layer.x + w])
     assert mask.sum() == layer.mask.sum()  # the crop covers the whole selection
-    assert result.encoder == "builtin"
+    assert result.encoder == "none"  # the default, patch synthesis, needs no encoder
+    assert stylize(content, mask, style, StylizeOptions(method="neural", **QUICK)).encoder == "builtin"
 
 
 def test_same_seed_same_result_and_another_seed_differs(content, style, mask):
@@ -91,39 +92,71 @@ def test_preserve_color_keeps_the_original_chroma(content, style, mask):
     assert (chroma_out - chroma_in).abs().mean() < 0.02  # within rounding of 8-bit
 
 
-@pytest.mark.parametrize("method,optimizer", [("composite", "lbfgs"), ("masked", "adam")])
-def test_other_methods_and_optimizers_keep_the_outside(content, style, mask, method, optimizer):
-    result = stylize(content, mask, style, StylizeOptions(method=method, optimizer=optimizer, **QUICK))
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_neural_method_with_either_optimizer_keeps_the_outside(content, style, mask, optimizer):
+    result = stylize(content, mask, style, StylizeOptions(method="neural", optimizer=optimizer, **QUICK))
     assert np.array_equal(result.image[mask == 0], content[mask == 0])
+    assert np.abs(result.image[mask == 255].astype(int) - content[mask == 255]).mean() > 5
 
 
-def test_cancel_stops_within_one_iteration(content, style, mask):
+@pytest.mark.parametrize("method,stage", [("patch", "painting"), ("neural", "stylizing")])
+def test_cancel_stops_within_one_iteration(content, style, mask, method, stage):
     iterations = []
     flag = {"stop": False}
 
-    def progress(fraction, stage):
-        if stage.startswith("stylizing") and fraction > 0:
+    def progress(fraction, name):
+        if name.startswith(stage) and fraction > 0:
             iterations.append(fraction)
             if len(iterations) == 3:
                 flag["stop"] = True  # asked while the third iteration is reported
 
     with pytest.raises(Cancelled):
-        stylize(content, mask, style, StylizeOptions(quality="fast", iterations=50, max_side=48,
-                                                     encoder="builtin"),
+        stylize(content, mask, style, StylizeOptions(quality="fast", iterations=10, max_side=48,
+                                                     encoder="builtin", method=method),
                 progress=progress, cancelled=lambda: flag["stop"])
     assert len(iterations) == 3  # no further iteration ran
 
 
-def test_progress_reaches_one_and_only_grows(content, style, mask):
-    seen = []
-    stylize(content, mask, style, StylizeOptions(**QUICK), progress=lambda f, s: seen.append(f))
-    assert seen[-1] == 1.0
-    assert all(b >= a for a, b in zip(seen, seen[1:]))
+@pytest.mark.parametrize("method", ["patch", "neural"])
+def test_half_strength_changes_the_region_half_as_much(content, style, mask, method):
+    def change(strength):
+        out = stylize(content, mask, style, StylizeOptions(strength=strength, method=method, **QUICK))
+        return np.abs(out.image.astype(float) - content)[mask == 255].mean()
+
+    full, half = change(1.0), change(0.5)
+    assert full > 10
+    assert half == pytest.approx(full / 2, rel=0.05)
+
+
+def test_patch_synthesis_paints_with_the_paintings_colours_and_keeps_the_shapes():
+    """A grey photo of a light disc on a dark ground (half and half, as light and dark are
+    in the painting), and a painting with light yellow strokes above and dark blue strokes
+    below: inside the selection the result is made of the painting's colours, and the disc
+    is still where it was, in the light marks."""
+    yy, xx = np.mgrid[0:96, 0:96]
+    disc = np.hypot(yy - 48, xx - 48) < 30
+    grain = np.random.default_rng(0).normal(0, 8, (96, 96))
+    photo = np.clip(np.where(disc, 200, 50) + grain, 0, 255).astype(np.uint8)[..., None].repeat(3, axis=2)
+    rows, cols = np.mgrid[0:64, 0:64]
+    stroke = ((cols // 3) % 2 == 0)[..., None]
+    light = np.where(stroke, np.array([240, 200, 60]), np.array([200, 150, 40]))
+    dark = np.where(stroke, np.array([30, 40, 140]), np.array([10, 20, 90]))
+    painting = np.where((rows < 32)[..., None], light, dark).astype(np.uint8)
+    mask = np.zeros((96, 96), np.uint8)
+    mask[8:88, 8:88] = 255
+    out = stylize(photo, mask, painting, StylizeOptions(quality="fast", seed=1)).image[16:80, 16:80]
+
+    palette = np.array([[240, 200, 60], [200, 150, 40], [30, 40, 140], [10, 20, 90]], float)
+    nearest = np.linalg.norm(out[:, :, None, :].astype(float) - palette, axis=3).min(axis=2)
+    assert np.median(nearest) < 40  # the painting's own colours, not the photo's greys
+    yellow = out[..., 0].astype(int) > out[..., 2]
+    inside, outside = disc[16:80, 16:80], ~disc[16:80, 16:80]
+    assert yellow[inside].mean() > 0.9 and yellow[outside].mean() < 0.25
 
 
 @pytest.mark.parametrize("bad,message", [
     (dict(strength=1.5), "strength"), (dict(quality="ultra"), "quality"),
-    (dict(method="magic"), "method"), (dict(seed=-1), "seed")])
+    (dict(method="magic"), "method"), (dict(method="masked"), "method"), (dict(seed=-1), "seed")])
 def test_bad_options_are_named(content, style, mask, bad, message):
     with pytest.raises(InputError, match=message):
         stylize(content, mask, style, StylizeOptions(**{**QUICK, **bad}))

@@ -319,7 +319,7 @@ def test_self_check_runs_a_job_through_the_plugin_client_and_stops_the_backend(t
     before = snapshot(home, dir_times=False)
     out = assert_ok(install(home, "--venv", str(VENV), "--no-download"))
     assert "[5/5] Self-check" in out
-    assert re.search(r"stylize job OK in [\d.]+ s: device \w+, encoder builtin", out), out
+    assert re.search(r"stylize job OK in [\d.]+ s: device \w+, method patch, encoder none", out), out
     assert "stopped the backend" in out
     port = json.loads(config_file(home).read_text())["port"]
     with socket.socket() as s:

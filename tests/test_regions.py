@@ -39,7 +39,8 @@ def columns(h: int, w: int, start: int, stop: int) -> np.ndarray:
 # ---- regions in one optimisation ------------------------------------------------------
 
 def test_disjoint_regions_match_each_region_run_alone():
-    """With disjoint masks, each region of a two-region run looks like that region run alone.
+    """With disjoint masks, each region of a two-region run of the neural method looks like
+    that region run alone.
 
     What makes this true: each region's style loss sees only its own mask, and the content
     and TV losses are local. What limits it: a feature of the builtin encoder's deepest
@@ -54,7 +55,7 @@ def test_disjoint_regions_match_each_region_run_alone():
     a, b = make_style(), checkers()
     left, right = columns(h, w, 0, 64), columns(h, w, 128, w)
     options = StylizeOptions(quality="fast", iterations=6, max_side=w, encoder="builtin",
-                             margin=2.0, optimizer="adam", seed=3)
+                             margin=2.0, optimizer="adam", seed=3, method="neural")
     alone_left = stylize(content, left, a, options).image.astype(int)
     alone_right = stylize(content, right, b, options).image.astype(int)
     both = stylize_regions(content, [(left, a, "A"), (right, b, "B")], options=options)
@@ -112,12 +113,33 @@ def test_layer_masks_share_the_cover_and_reach_past_the_masks():
 
 
 @pytest.mark.parametrize("method", ["masked", "surrogate"])
-def test_both_region_methods_and_boundary_tv_run(content, style, method):
+def test_both_neural_region_methods_and_boundary_tv_run(content, style, method):
     h, w = content.shape[:2]
     m1, m2 = columns(h, w, 0, w // 2), columns(h, w, w // 2, w)
     result = stylize_regions(content, [(m1, style), (m2, checkers())],
-                             options=StylizeOptions(regions_method=method, boundary_tv=50.0, **QUICK))
+                             options=StylizeOptions(method="neural", regions_method=method,
+                                                    boundary_tv=50.0, **QUICK))
     assert result.image.shape == content.shape and len(result.layers) == 2
+
+
+def palette_distance(pixels: np.ndarray, painting: np.ndarray) -> float:
+    """Mean distance from each pixel to the nearest colour the painting uses."""
+    colours = np.unique(painting.reshape(-1, 3), axis=0).astype(float)
+    return float(np.linalg.norm(pixels[:, None, :].astype(float) - colours, axis=2).min(axis=1).mean())
+
+
+def test_patch_regions_each_take_their_own_paintings_colours():
+    """Two regions side by side, each painted from its own painting: far from the border
+    between them, each region is in its own painting's colours, not the other's."""
+    h, w = 48, 160
+    content = make_content(h, w)
+    a, b = make_style(), checkers()
+    left, right = columns(h, w, 0, 80), columns(h, w, 80, w)
+    result = stylize_regions(content, [(left, a, "A"), (right, b, "B")],
+                             options=StylizeOptions(quality="fast", seed=2)).image
+    far_left, far_right = result[4:-4, 4:64].reshape(-1, 3), result[4:-4, 96:-4].reshape(-1, 3)
+    assert palette_distance(far_left, a) < palette_distance(far_left, b) - 30
+    assert palette_distance(far_right, b) < palette_distance(far_right, a) - 30
 
 
 def test_bad_regions_are_named(content, style, mask):
@@ -321,7 +343,7 @@ def test_cli_stylize_regions_writes_the_image_and_one_layer_per_region(files, ca
     (["--region", "subject.png=stripes.png", "--region", "small.png=checkers.png"],
      "region 2 mask is 40x32 but the image is 80x64"),
     (["--region", "subject.png=missing.jpg"], "region 1 style 'missing.jpg' does not exist"),
-    (["--region", "subject.png=stripes.png", "--method", "composite"], "--regions-method"),
+    (["--region", "subject.png=stripes.png", "--regions-method", "surrogate"], "neural method only"),
 ])
 def test_cli_bad_region_arguments_give_one_clear_line(files, capsys, monkeypatch, args, expected):
     monkeypatch.chdir(files)

@@ -80,7 +80,8 @@ def test_stylize_job_end_to_end(http, backend):
     progress = [s["progress"] for s in seen]
     assert progress == sorted(progress)
     manifest = http.get(f"{backend.url}/v1/jobs/{final['id']}/result").json()
-    assert manifest["encoder"] == "builtin" and manifest["device"] == "cpu"
+    assert manifest["encoder"] == "none" and manifest["device"] == "cpu"
+    assert manifest["info"] == {"method": "patch"}
     (layer,) = manifest["layers"]
     assert {"name", "x", "y", "width", "height", "opacity", "mode", "url"} <= layer.keys()
     rgba = np.asarray(Image.open(io.BytesIO(http.get(backend.url + layer["url"]).content)))
@@ -88,7 +89,7 @@ def test_stylize_job_end_to_end(http, backend):
     assert requests.get(backend.url + layer["url"]).status_code == 401  # layers need the token too
 
 
-def test_second_job_with_the_same_style_reuses_the_targets(http, backend):
+def test_second_job_with_the_same_style_reuses_its_preparation(http, backend):
     before = http.get(backend.url + "/v1/info").json()["cache"]
     wait(http, backend, submit(http, backend).json()["id"])
     wait(http, backend, submit(http, backend).json()["id"])

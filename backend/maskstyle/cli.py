@@ -76,8 +76,6 @@ def _check_stylize_form(args) -> None:
         if args.style or args.mask:
             raise InputError("give either --style with --mask, or --region MASK.png=STYLE "
                              "(one or more), not both")
-        if args.method != "masked":
-            raise InputError("--method applies to --style/--mask; regions use --regions-method")
         return
     if args.rest:
         raise InputError("--rest styles what no --region covers, so it needs at least one --region")
@@ -92,7 +90,9 @@ def _write_result(args, out: Path, result, size, details: str = "") -> None:
     from .images import write_image
 
     write_image(out, result.image)
-    print(f"wrote {out} ({details}encoder {result.encoder}, device {result.device})")
+    method = getattr(result, "method", None)
+    ran = f"method {method}" if method == "patch" else f"encoder {result.encoder}"
+    print(f"wrote {out} ({details}{ran}, device {result.device})")
     if getattr(args, "layers_dir", None):
         manifest = write_layers(args.layers_dir, result.layers, result.encoder, result.device, size)
         print(f"wrote layers to {manifest.parent}")
@@ -448,16 +448,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--boundary-tv", type=float, default=0.0,
                    help="extra smoothing near region borders (seed 002), e.g. 50; 0 = off")
     s.add_argument("--regions-method", choices=["masked", "surrogate"],
-                   help="how regions share one optimisation (default: masked)")
+                   help="with --method neural: how regions share one optimisation (default: masked)")
     s.add_argument("--out", required=True, help="the full result image")
     s.add_argument("--quality", default="balanced", choices=["fast", "balanced", "best"])
     s.add_argument("--strength", type=float, default=1.0, help="0 (none) to 1 (full)")
     s.add_argument("--preserve-color", action="store_true", help="keep the original colours")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--encoder", default="auto", choices=["auto", "builtin", "vgg19"])
-    s.add_argument("--method", default="masked", choices=["masked", "composite"])
+    s.add_argument("--method", default="patch", choices=["patch", "neural"],
+                   help="patch (default): the painting's own marks, by texture synthesis (Elad and "
+                        "Milanfar 2017), fast and weight-free; neural: optimise features of --encoder "
+                        "against masked Gram matrices (Gatys et al. 2016)")
     s.add_argument("--layers-dir", help="also write the result layer(s) as GIMP receives them")
-    s.add_argument("--iterations", type=int, help="iterations per scale (overrides --quality)")
+    s.add_argument("--iterations", type=int,
+                   help="iterations per scale, or rounds per patch size for patch (overrides --quality)")
     s.add_argument("--max-side", type=int, help="working size of the crop (overrides --quality)")
     s.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the GPU when there is one)")
     s.add_argument("--server", help="run on a running backend at this URL instead of in-process")

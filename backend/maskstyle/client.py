@@ -118,4 +118,5 @@ class Client:
             crop_mask = mask[y:y + h, x:x + w]
             layers.append(Layer(meta["name"], x, y, rgba[..., :3].copy(), crop_mask.copy()))
             image = paste(image, rgba[..., :3], crop_mask, x, y)
-        return StylizeResult(image, layers, manifest["encoder"], manifest["device"])
+        return StylizeResult(image, layers, manifest["encoder"], manifest["device"],
+                             method=(manifest.get("info") or {}).get("method", options.method))

@@ -24,7 +24,7 @@ seam (engine/seams.py) for the edge between the result and the original.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -35,11 +35,12 @@ from . import color
 from .composite import bounding_box, expand_box, paste
 from .devices import load_encoder_cached, pick_device
 from .losses import content_loss, gram, masked_gram, style_loss, tv_loss
+from .patch_synthesis import PLANS, SynthesisPlan, rounds_of, synthesize
 from .progress import CancelFn, ProgressFn, Tracker
 from .regions import border_weight, layer_masks, surrogate_image, union
 from .seams import SEAMS, apply_seam, auto_width
 
-METHODS = ("masked", "composite")
+METHODS = ("patch", "neural")
 REGION_METHODS = ("masked", "surrogate")
 OPTIMIZERS = ("lbfgs", "adam")
 MIN_SIDE = 32
@@ -67,7 +68,7 @@ class StylizeOptions:
     preserve_color: bool = False
     seed: int = 0
     encoder: str = "auto"
-    method: str = "masked"
+    method: str = "patch"           # patch: texture synthesis; neural: feature optimisation
     optimizer: str = "lbfgs"
     iterations: int | None = None   # per scale; overrides the preset
     max_side: int | None = None     # overrides the preset
@@ -76,7 +77,7 @@ class StylizeOptions:
     content_weight: float = 1.0
     tv_weight: float = 10.0
     device: str | None = None
-    regions_method: str = "masked"  # for stylize_regions; see bench/regions_eval.py
+    regions_method: str = "masked"  # neural method's regions; see bench/regions_eval.py
     surrogate_content: float = 0.05  # the surrogate's content-loss weight, relative to the style's
     boundary_tv: float = 0.0        # extra TV weight near region borders (seed 002); 0 = off
     seam: str = "none"              # none | feather | graphcut, for the edge with the original
@@ -102,6 +103,9 @@ class StylizeOptions:
         if self.regions_method not in REGION_METHODS:
             raise InputError(f"regions_method must be one of {', '.join(REGION_METHODS)}, "
                              f"not '{self.regions_method}'")
+        if self.regions_method != "masked" and self.method != "neural":
+            raise InputError(f"regions_method '{self.regions_method}' applies to the neural method "
+                             f"only; the patch method gives each region its own painting already")
         if self.seam not in SEAMS:
             raise InputError(f"seam must be one of {', '.join(SEAMS)}, not '{self.seam}'")
         if self.seam_width is not None and not 2 <= self.seam_width <= 512:
@@ -115,6 +119,10 @@ class StylizeOptions:
         preset = PRESETS[self.quality]
         iters = preset.iterations if self.iterations is None else (self.iterations,) * len(preset.scales)
         return Preset(self.max_side or preset.max_side, preset.scales, iters)
+
+    def synthesis_plan(self) -> SynthesisPlan:
+        plan = PLANS[self.quality]
+        return plan if self.iterations is None else replace(plan, rounds=min(self.iterations, 10))
 
 
 @dataclass
@@ -137,9 +145,10 @@ class Layer:
 class StylizeResult:
     image: np.ndarray          # the full composite (H, W, 3) uint8
     layers: list[Layer]
-    encoder: str
+    encoder: str               # "none" for the patch method
     device: str
     timings: dict = field(default_factory=dict)
+    method: str = ""           # stylize: "patch" or "neural"
 
 
 def to_tensor(array: np.ndarray, device) -> torch.Tensor:
@@ -263,7 +272,7 @@ def stylize(image: np.ndarray, mask: np.ndarray, style: np.ndarray,
     options.validate()
     check_inputs(image, mask)
     _check_style(style, "the style image")
-    return _run(image, [Region(mask, style, layer_name)], None, "", options, options.method,
+    return _run(image, [Region(mask, style, layer_name)], None, "", options, "masked",
                 progress, cancelled, cache)
 
 
@@ -305,14 +314,16 @@ def _check_style(style: np.ndarray, what: str) -> None:
 
 
 def _run(image, regions: list[Region], rest_style, rest_name: str, options: StylizeOptions,
-         method: str, progress, cancelled, cache) -> StylizeResult:
-    """The one optimisation behind stylize() and stylize_regions()."""
-    plan = options.plan()
+         regions_method: str, progress, cancelled, cache) -> StylizeResult:
+    """The one synthesis or optimisation behind stylize() and stylize_regions()."""
     seam = "none" if rest_style is not None else options.seam  # with a rest, no original shows
-    tracker = Tracker(sum(plan.iterations) + 2 + (seam != "none"), progress, cancelled)
+    steps = (rounds_of(options.synthesis_plan()) if options.method == "patch"
+             else sum(options.plan().iterations))
+    tracker = Tracker(steps + 2 + (seam != "none"), progress, cancelled)
     tracker.set_stage("preparing")
     device = pick_device(options.device)
-    encoder = load_encoder_cached(options.encoder, device)
+    encoder = load_encoder_cached(options.encoder, device) if options.method == "neural" else None
+    encoder_name = encoder.name if encoder is not None else "none"  # patches need no encoder
 
     cover = union([r.mask for r in regions])
     x0, y0, x1, y1 = bounding_box(cover)
@@ -333,31 +344,63 @@ def _run(image, regions: list[Region], rest_style, rest_name: str, options: Styl
     if options.strength == 0.0:  # nothing to do: the layers are the original
         tracker.finish()
         return StylizeResult(image.copy(), _layers(names, x0, y0, content_np.copy(), cover_np, masks_np),
-                             encoder.name, str(device))
+                             encoder_name, str(device), method=options.method)
 
     content_full = to_tensor(content_np, device)
     masks_full = [to_tensor(m, device) for m in masks_np]
-    if options.preserve_color:
-        content_work = color.luminance(content_full)
-    else:
-        content_work = content_full
-    gen = torch.Generator().manual_seed(options.seed)
     style_ts = [to_tensor(s, device) for s in styles]
+    gen = torch.Generator().manual_seed(options.seed)
+    if options.method == "patch":
+        keys = [style_key(s, "patch", (), False, device) for s in styles]
+        x = _synthesize(content_full, masks_full, style_ts, max(image.shape[:2]), options, gen,
+                        tracker, cache, keys)
+    else:
+        x = _optimise_features(content_full, masks_full, styles, style_ts, options, regions_method, encoder,
+                               width, gen, device, cache, tracker)
+
+    tracker.set_stage("compositing")
+    out = resize(x, tuple(content_full.shape[-2:]))
+    if options.preserve_color:
+        out = color.keep_colours(out, content_full)
+    # Strength is a plain mix: 0.5 changes the region half as much as 1.0 does.
+    out = content_full + options.strength * (out - content_full)
+    result_np = to_uint8(out)
+    if seam != "none":
+        tracker.set_stage(f"seam ({seam})")
+        cover_np = apply_seam(seam, result_np, content_np, cover_np, width, check=tracker.check)
+        tracker.step()
+    composite = paste(image, result_np, cover_np, x0, y0)
+    tracker.finish()
+    return StylizeResult(composite, _layers(names, x0, y0, result_np, cover_np, masks_np),
+                         encoder_name, str(device), method=options.method)
+
+
+def _synthesize(content, masks, styles, image_side, options, gen, tracker, cache, keys):
+    """Texture synthesis from the paintings' patches (Elad and Milanfar 2017)."""
+    plan = options.synthesis_plan()
+    size = fit(*content.shape[-2:], options.max_side or plan.max_side)
+    size = tuple(min(a, b) for a, b in zip(size, _no_upscale(content, size)))
+    scale = size[0] / content.shape[-2]
+    tracker.set_stage("painting")
+    return synthesize(resize(content, size), [resize(m, size).clamp(0, 1) for m in masks],
+                      styles, plan, gen, image_side * scale, tracker.step, cache, keys)
+
+
+def _optimise_features(content_full, masks_full, styles, style_ts, options, method, encoder,
+                       width, gen, device, cache, tracker):
+    """Optimise the crop's pixels against masked Gram matrices of encoder features
+    (Gatys et al. 2016, with masks carried to every layer), coarse to fine."""
+    plan = options.plan()
+    content_work = color.luminance(content_full) if options.preserve_color else content_full
     if options.preserve_color:
         style_ts = [color.luminance(s) for s in style_ts]
-    weight = options.style_weight * options.strength ** 2
-
     x = None
     for level, (scale, iters) in enumerate(zip(plan.scales, plan.iterations)):
         size = fit(*content_full.shape[-2:], round(plan.max_side * scale))
         size = tuple(min(a, b) for a, b in zip(size, _no_upscale(content_full, size)))
         tracker.set_stage(f"style targets {level + 1}/{len(plan.scales)}")
         content = resize(content_work, size)
-        if options.preserve_color:
-            content = color.luminance(content)
         ms = [resize(m, size).clamp(0, 1) for m in masks_full]
-        if method == "composite":
-            ms = [torch.ones_like(m) for m in ms]
         if method == "surrogate":
             style_term = _surrogate_term(encoder, content, ms, style_ts, options.surrogate_content)
         else:
@@ -374,7 +417,7 @@ def _run(image, regions: list[Region], rest_style, rest_name: str, options: Styl
 
         def loss_fn(img, content_target=content_target, style_term=style_term, border=border):
             feats = encoder(img)
-            loss = (weight * style_term(feats)
+            loss = (options.style_weight * style_term(feats)
                     + options.content_weight * content_loss(feats[encoder.content_layer], content_target)
                     + options.tv_weight * tv_loss(img))
             if border is not None:
@@ -383,20 +426,7 @@ def _run(image, regions: list[Region], rest_style, rest_name: str, options: Styl
 
         tracker.set_stage(f"stylizing, scale {level + 1}/{len(plan.scales)}")
         x = _optimise(x.clone(memory_format=torch.contiguous_format), loss_fn, iters, options.optimizer, tracker)
-
-    tracker.set_stage("compositing")
-    out = resize(x, tuple(content_full.shape[-2:]))
-    if options.preserve_color:
-        out = color.keep_colours(out, content_full)
-    result_np = to_uint8(out)
-    if seam != "none":
-        tracker.set_stage(f"seam ({seam})")
-        cover_np = apply_seam(seam, result_np, content_np, cover_np, width, check=tracker.check)
-        tracker.step()
-    composite = paste(image, result_np, cover_np, x0, y0)
-    tracker.finish()
-    return StylizeResult(composite, _layers(names, x0, y0, result_np, cover_np, masks_np),
-                         encoder.name, str(device))
+    return x
 
 
 def _layers(names, x, y, rgb, cover, masks) -> list[Layer]:

@@ -26,14 +26,15 @@ LOOPBACK_NAMES = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 class Settings:
     def __init__(self, token: str, port: int, max_upload_bytes: int = 256 << 20,
-                 max_request_json: int = 64 << 10, max_queued: int = 8, cache_entries: int = 16):
+                 max_request_json: int = 64 << 10, max_queued: int = 8, cache_entries: int = 64):
         self.token, self.port = token, port
         self.max_upload_bytes, self.max_request_json = max_upload_bytes, max_request_json
         self.max_queued, self.cache_entries = max_queued, cache_entries
 
 
 class LRUCache(collections.OrderedDict):
-    """Style targets reused across jobs (same style, size and encoder)."""
+    """Style preparations reused across jobs: Gram targets, palettes and patch banks of the
+    same painting at the same size."""
 
     def __init__(self, limit: int):
         super().__init__()

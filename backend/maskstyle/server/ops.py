@@ -55,7 +55,7 @@ class StylizeParams(Params):
     seed: int = Field(0, ge=0, le=2**31 - 1)
     preserve_color: bool = False
     encoder: Literal["auto", "builtin", "vgg19"] = "auto"
-    method: Literal["masked", "composite"] = "masked"
+    method: Literal["patch", "neural"] = "patch"
     iterations: Optional[int] = Field(None, ge=1, le=1000)
     max_side: Optional[int] = Field(None, ge=32, le=4096)
     name: Optional[str] = Field(None, max_length=200)
@@ -132,7 +132,7 @@ def run_stylize(inputs: dict[str, np.ndarray], params: StylizeParams, progress, 
                                  rest_name=params.rest_name or "Stylized (rest)")
     alpha = count > 0 or params.seam != "none"
     return OpResult([layer_from(layer, mask_in_alpha=alpha) for layer in result.layers],
-                    result.encoder, result.device)
+                    result.encoder, result.device, info={"method": result.method})
 
 
 class BlurParams(Params):

@@ -1,0 +1,364 @@
+"""Weight-free style transfer by texture synthesis (Elad and Milanfar 2017).
+
+"Style Transfer Via Texture Synthesis" (M. Elad and P. Milanfar, IEEE TIP 2017) rebuilds
+the picture from the painting's own patches: it copies real brush marks instead of
+optimising random features toward matching statistics. From coarse to fine scales and
+from large to small patches, each round:
+1. matches every patch of the current image to its nearest patch of the painting, in a
+   PCA space of the painting's patches as the paper does. Patches are compared on their
+   pixels and on a guide channel, the photo's blurred lightness (the guidance channels
+   of Hertzmann et al. 2001, "Image Analogies"): the painting's dark marks go where the
+   photo is dark, which is what keeps faces faces and buildings' lines where they were.
+   Noise on the searched patches keeps the painting's textured marks in play (a smooth
+   patch otherwise always matches a smooth one and the result washes out);
+2. puts the matched patches back together by robust aggregation: iteratively
+   reweighted least squares with r = 0.8, so one bad match does not smear its
+   neighbours, each patch tapering towards its border;
+3. fuses a little of the photo back in, more where it has edges;
+4. moves the colours to the painting's by histogram matching along the painting's
+   principal colour axes, keeping part of the photo's own lightness.
+The search only visits patches that touch the selection, so a small selection costs
+little. Regions (several masks, each with its own painting) search each painting for
+the patches centred in its own region. The parameters were chosen by eye and with the
+weight-free measures of bench/panel.py, on its tuning pairs (docs/quality.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+ROBUST_POWER = 0.8          # r in sum ||R_ij x - z_ij||^r (Elad and Milanfar 2017)
+PCA_DIMS = 24               # dimensions of the patch search space
+PCA_SAMPLES = 2000          # style patches used to fit the PCA basis
+MAX_BANK = 12000            # style patches searched per (painting, scale, patch size)
+QUERY_CHUNK = 1024          # query patches per distance block (bounds memory)
+GAP = 0.75                  # query grid spacing, as a share of the patch size
+TONE_KEEP = 0.5             # share of the photo's own lightness kept by the colour match
+MAX_STYLE_RATIO = 3.0       # the painting's longest side, at most this times the crop's
+INITIAL_NOISE = 0.2         # noise added to the colour-moved photo at the coarsest scale
+
+
+@dataclass(frozen=True)
+class SynthesisPlan:
+    """From coarse to fine: each level's scale (fraction of the working size) and its
+    patch sizes (pixels at that level), each run for `rounds` rounds. The working size's
+    longest side is `max_side` (never more than the crop's own)."""
+
+    max_side: int
+    levels: tuple[tuple[float, tuple[int, ...]], ...]
+    rounds: int
+    irls_steps: int = 2
+    content_weight: float = 0.03    # how strongly the photo is fused back after each round
+    edge_boost: float = 2.0         # extra fusion weight on the photo's edges
+    guide_weight: float = 2.5       # weight of the luminance layout in the patch search
+    fine_guide: float = 0.6         # the guide's share at the finest level
+    query_noise: float = 0.4        # noise on the searched patches: keeps textured marks in play
+
+
+PLANS = {
+    "fast": SynthesisPlan(512, ((0.25, (21, 13)), (0.5, (21, 13, 9)), (1.0, (13, 9))), rounds=2),
+    "balanced": SynthesisPlan(768, ((0.25, (33, 21, 13)), (0.5, (21, 13, 9)), (1.0, (13, 9, 7))),
+                              rounds=3),
+    "best": SynthesisPlan(1024, ((0.125, (33, 21)), (0.25, (33, 21, 13)), (0.5, (21, 13, 9)),
+                           (1.0, (13, 9, 7))), rounds=3, irls_steps=3),
+}
+
+
+def rounds_of(plan: SynthesisPlan) -> int:
+    """How many matching rounds a plan makes (for progress)."""
+    return sum(len(sizes) for _, sizes in plan.levels) * plan.rounds
+
+
+def gap_of(patch: int) -> int:
+    """Spacing of the query grid: patches overlap by a little over a third of their size."""
+    return max(2, round(patch * GAP))
+
+
+class PatchBank:
+    """A painting's patches of one size at one scale, on a grid of positions: the PCA
+    coordinates of each patch's pixels plus its guide channel, to search by. The pixels to
+    paste are read from the painting when a patch is chosen, so a bank stays small enough
+    to keep between jobs. It depends on nothing but its inputs (its own fixed seed), so a
+    kept bank gives the same result as a new one."""
+
+    SEED = 20171009
+
+    def __init__(self, style: torch.Tensor, guide: torch.Tensor, patch: int):
+        gen = torch.Generator().manual_seed(self.SEED)
+        h, w = style.shape[-2:]
+        positions = max(1, (h - patch + 1) * (w - patch + 1))
+        stride = max(1, int((positions / MAX_BANK) ** 0.5 + 0.999))
+        ys = torch.arange(0, h - patch + 1, stride, device=style.device)
+        xs = torch.arange(0, w - patch + 1, stride, device=style.device)
+        self.patch, self.width = patch, w
+        self.ys = ys[:, None].expand(-1, xs.numel()).flatten()
+        self.xs = xs[None, :].expand(ys.numel(), -1).flatten()
+        self.searched = torch.cat([style, guide], dim=1)[0]           # (4, h, w)
+        offsets = torch.arange(patch, device=style.device)
+        self._offsets = (offsets[:, None] * w + offsets[None, :]).flatten()  # (p^2,)
+
+        pick = torch.randperm(self.ys.numel(), generator=gen)[:PCA_SAMPLES].to(style.device)
+        sample = self.patches(pick, self.searched)
+        self.mean = sample.mean(dim=0, keepdim=True)
+        dims = min(PCA_DIMS, sample.shape[0], sample.shape[1])
+        # Randomized SVD (Halko et al. 2011): a full one of 2000 x 3267 takes seconds. It
+        # draws from the global generator, so it runs under a seed of its own and leaves
+        # the caller's random state as it was.
+        devices = [style.device] if style.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.SEED)
+            _, _, v = torch.svd_lowrank(sample - self.mean, q=min(dims + 8, *sample.shape), niter=2)
+        self.basis = v[:, :dims].T.contiguous()                        # (k, 4 p^2)
+        # every grid patch's coordinates at once: a strided convolution with the basis
+        filters = self.basis.view(dims, 4, patch, patch)
+        projected = F.conv2d(self.searched[None], filters, stride=stride)[0]
+        self.coords = (projected.flatten(1).T - self.mean @ self.basis.T).contiguous()  # (N, k)
+        self.norms = (self.coords ** 2).sum(dim=1)
+
+    def patches(self, index: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
+        """(len(index), C p^2) pixels of the grid patches `index`, in F.unfold's order;
+        by default the painting's three colour channels."""
+        image = self.searched[:3] if image is None else image
+        start = self.ys[index] * self.width + self.xs[index]
+        flat = image.flatten(1)[:, start[:, None] + self._offsets]     # (C, M, p^2)
+        return flat.permute(1, 0, 2).reshape(index.numel(), -1)
+
+    def nearest(self, queries: torch.Tensor) -> torch.Tensor:
+        """Indices of the nearest bank patch for each (Q, 4 p^2) query."""
+        q = (queries - self.mean) @ self.basis.T
+        out = torch.empty(q.shape[0], dtype=torch.long, device=q.device)
+        for start in range(0, q.shape[0], QUERY_CHUNK):
+            block = q[start:start + QUERY_CHUNK]
+            # ||q - b||^2 = ||q||^2 - 2 q.b + ||b||^2; ||q||^2 does not change the argmin
+            out[start:start + QUERY_CHUNK] = (self.norms - 2.0 * block @ self.coords.T).argmin(dim=1)
+        return out
+
+
+class Palette:
+    """A painting's colours, to move other colours to: its mean, its principal colour
+    axes, and the quantiles of its pixels along each axis."""
+
+    LEVELS = 65
+
+    def __init__(self, style: torch.Tensor):
+        pixels = style[0].reshape(3, -1).T
+        self.mean = pixels.mean(dim=0, keepdim=True)
+        _, _, self.axes = torch.linalg.svd(pixels - self.mean, full_matrices=False)
+        self.levels = torch.linspace(0, 1, self.LEVELS, device=style.device)
+        self.quantiles = _quantiles(self.project(pixels), self.levels)
+
+    def project(self, pixels: torch.Tensor) -> torch.Tensor:
+        return (pixels - self.mean) @ self.axes.T
+
+    def match(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """`x` with the colours under `weight` given the painting's histogram.
+
+        Each principal axis is matched on its own by quantiles (a decorrelated per-channel
+        histogram match); the map learnt inside the region is applied to the whole of `x`,
+        so nothing jumps at the region's edge.
+        """
+        src = self.project(x[0].reshape(3, -1).T)                  # (P, 3)
+        inside = weight.reshape(-1) > 0.5
+        if int(inside.sum()) < 16:
+            inside = weight.reshape(-1) > 0
+        src_q = _quantiles(src[inside], self.levels)
+        out = torch.stack([_interp(src[:, c], src_q[:, c], self.quantiles[:, c]) for c in range(3)], 1)
+        # Along the main (lightness) axis keep part of the photo's own tones: a full match
+        # turns a dark door in a light painting white, and the door's carving with it.
+        out[:, 0] += TONE_KEEP * (src[:, 0] - out[:, 0])
+        return (out @ self.axes + self.mean).T.reshape(x.shape).clamp(0, 1)
+
+
+def _quantiles(values: torch.Tensor, levels: torch.Tensor, most: int = 20000) -> torch.Tensor:
+    """Quantiles of (N, C) values per column, from an even subsample of at most `most` rows."""
+    if values.shape[0] > most:
+        values = values[torch.linspace(0, values.shape[0] - 1, most, device=values.device).long()]
+    return torch.quantile(values, levels, dim=0)
+
+
+def _interp(values: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear map through (xp, fp), extended linearly by the end slopes."""
+    xp = xp + torch.arange(xp.numel(), device=xp.device) * 1e-6   # strictly increasing
+    i = torch.searchsorted(xp, values.contiguous()).clamp(1, xp.numel() - 1)
+    x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
+    return f0 + (values - x0) * (f1 - f0) / (x1 - x0)
+
+
+def edge_weight(content: torch.Tensor) -> torch.Tensor:
+    """0..1 map of the photo's edges (gradient magnitude, smoothed, normalised)."""
+    gray = content.mean(dim=1, keepdim=True)
+    gx = gray[..., :, 2:] - gray[..., :, :-2]
+    gy = gray[..., 2:, :] - gray[..., :-2, :]
+    mag = (F.pad(gx, (1, 1, 0, 0)) ** 2 + F.pad(gy, (0, 0, 1, 1)) ** 2).sqrt()
+    mag = F.avg_pool2d(mag, 5, 1, 2, count_include_pad=False)
+    return (mag / (torch.quantile(mag.flatten(), 0.95) + 1e-6)).clamp(0, 1)
+
+
+def _padded(x: torch.Tensor, patch: int, gap: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """`x` reflect-padded at the bottom and right so the query grid covers every pixel."""
+    h, w = x.shape[-2:]
+    ph = (-(h - patch) % gap) if h > patch else patch - h
+    pw = (-(w - patch) % gap) if w > patch else patch - w
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
+
+
+def _window(patch: int, device) -> torch.Tensor:
+    """A patch's weight per pixel in the overlap: highest at its centre, tapering to a
+    floor at its border, so neighbouring patches meet without a visible block edge."""
+    ramp = torch.hann_window(patch + 2, periodic=False, device=device)[1:-1] + 0.02
+    return ((ramp[:, None] * ramp[None, :]) ** 2).flatten().repeat(3)
+
+
+def synthesis_round(x: torch.Tensor, guide: torch.Tensor, banks: list[PatchBank],
+                    owner: torch.Tensor, active: torch.Tensor, irls_steps: int,
+                    noise: float, gen: torch.Generator) -> torch.Tensor:
+    """One round: match the patches of `x` that touch the selection, then aggregate.
+
+    Patches are compared on their pixels (plus `noise`) and on `guide`, the photo's
+    weighted lightness layout. `owner` (1, 1, H, W) holds, per pixel, the index of the region whose painting its
+    patches come from; `active` (1, 1, H, W) is where synthesis happens. Pixels that no
+    active patch covers keep their value.
+    """
+    patch = banks[0].patch
+    gap = gap_of(patch)
+    xp, (h, w) = _padded(x, patch, gap)
+    grid = F.unfold(xp, patch, stride=gap)[0].T                    # (Q, 3 p^2)
+    gp, _ = _padded(guide, patch, gap)
+    jitter = noise * torch.randn(grid.shape, generator=gen).to(grid.device) if noise else 0.0
+    search = torch.cat([grid + jitter, F.unfold(gp, patch, stride=gap)[0].T], dim=1)
+    ap, _ = _padded(active, patch, gap)
+    touches = F.unfold(ap, patch, stride=gap)[0].amax(dim=0) > 0   # (Q,)
+    op, _ = _padded(owner.float(), patch, gap)
+    centre = F.unfold(op, patch, stride=gap)[0][(patch * patch) // 2].long()
+    matched = grid.clone()
+    for index, bank in enumerate(banks):
+        pick = touches & (centre == index)
+        if pick.any():
+            matched[pick] = bank.patches(bank.nearest(search[pick]))
+    weight = touches.float()
+    window = _window(patch, x.device)                              # (3 p^2,)
+    out = xp
+    for _ in range(irls_steps):
+        if _ > 0:  # reweight: patches far from their match count less (r < 2)
+            dist = ((F.unfold(out, patch, stride=gap)[0].T - matched) ** 2).sum(dim=1)
+            weight = touches.float() * (dist + 1e-3) ** ((ROBUST_POWER - 2) / 2)
+        per_pixel = weight[:, None] * window
+        num = F.fold((matched * per_pixel).T[None], xp.shape[-2:], patch, stride=gap)
+        den = F.fold(per_pixel.T[None], xp.shape[-2:], patch, stride=gap)
+        covered = den > 0
+        out = torch.where(covered, num / den.clamp(min=1e-12), xp)
+    return out[..., :h, :w]
+
+
+def synthesize(content: torch.Tensor, masks: list[torch.Tensor], styles: list[torch.Tensor],
+               plan: SynthesisPlan, gen: torch.Generator, style_side: float,
+               step: Callable[[], None] = lambda: None, cache: dict | None = None,
+               style_keys: list[str] | None = None) -> torch.Tensor:
+    """Rebuild `content` (1, 3, H, W) in [0, 1] from the paintings' patches where `masks`
+    (each (1, 1, H, W) in [0, 1]) select, one painting per mask.
+
+    Each painting is scaled so that its longest side is `style_side` pixels of `content`:
+    the caller passes the whole photo's longest side at the crop's working scale, so the
+    painting's marks have the size they would have if it were laid over the whole photo,
+    whatever the size of the selection.
+    Returns the synthesized image at the content's size: fully synthesized wherever a mask
+    is non-zero (the caller blends through the soft mask), the photo elsewhere.
+    `step` is called after every round (progress and cancel). With a `cache` (a dict, or
+    the server's LRU) and a key per painting, palettes and patch banks are kept for the
+    next job with the same painting at the same size.
+    """
+    keys = style_keys or [None] * len(styles)
+    stack = torch.cat(masks, dim=1)                                # (1, R, H, W)
+    owner_full = stack.argmax(dim=1, keepdim=True)
+    cover_full = stack.amax(dim=1, keepdim=True)
+    x = None
+    for scale, sizes in plan.levels:
+        size = (max(8, round(content.shape[-2] * scale)), max(8, round(content.shape[-1] * scale)))
+        c = _resize(content, size)
+        cover = _resize(cover_full, size).clamp(0, 1)
+        owner = F.interpolate(owner_full.float(), size=size, mode="nearest").long()
+        region_ws = [_resize(m, size).clamp(0, 1) for m in masks]
+        # a huge photo with a small selection would need a huge painting: past a few times
+        # the crop, only a corner of it would be seen anyway
+        side = min(style_side * scale, MAX_STYLE_RATIO * max(size))
+        painted = [_fit_style(s, side) for s in styles]
+        palettes = [_kept(cache, ("palette", k, tuple(p.shape), str(p.device)), lambda p=p: Palette(p))
+                    for k, p in zip(keys, painted)]
+        moved = _match_regions(c, region_ws, palettes, owner)   # the photo in the paintings' colours
+        if x is None:
+            noise = torch.randn(c.shape, generator=gen).to(c.device)
+            x = (moved + INITIAL_NOISE * noise * (cover > 0)).clamp(0, 1)
+        else:
+            x = _resize(x, size)
+        # the finest level follows the photo less, so the painting's own marks come through
+        gw = plan.guide_weight * (plan.fine_guide if scale >= 1.0 else 1.0)
+        guide = gw * _layout(moved)
+        style_guides = [gw * _layout(p) for p in painted]
+        fuse = plan.content_weight * (0.25 + plan.edge_boost * edge_weight(c))
+        active = (F.max_pool2d(cover, 3, 1, 1) > 0).float()
+        for patch in sizes:
+            if patch > min(size) or any(patch > min(p.shape[-2:]) for p in painted):
+                for _ in range(plan.rounds):  # too big for this crop or painting
+                    step()
+                continue
+            banks = [_kept(cache, ("patches", k, tuple(p.shape), str(p.device), patch, gw),
+                           lambda p=p, g=g: PatchBank(p, g, patch))
+                     for k, p, g in zip(keys, painted, style_guides)]
+            for r in range(plan.rounds):
+                # Noise on the searched patches keeps the painting's textured marks in
+                # play (a smooth patch otherwise always matches a smooth one, and the
+                # result washes out); half of it at the finest level, and each patch
+                # size ends with a clean round that settles on coherent marks.
+                last = r == plan.rounds - 1
+                noise = 0.0 if last else plan.query_noise * (0.5 if scale >= 1.0 else 1.0)
+                x = synthesis_round(x, guide, banks, owner, active, plan.irls_steps, noise, gen)
+                x = (x + fuse * moved) / (1.0 + fuse)
+                x = _match_regions(x, region_ws, palettes, owner)
+                step()
+    return x
+
+
+def _kept(cache, key, make):
+    """`make()`, kept in `cache` under `key` (nothing is kept without a cache or a key)."""
+    if cache is None or key[1] is None:
+        return make()
+    if key in cache:
+        return cache[key]
+    value = cache[key] = make()
+    return value
+
+
+def _layout(image: torch.Tensor) -> torch.Tensor:
+    """Luminance, lightly blurred: where things are light and dark, not their texture."""
+    y = (0.299 * image[:, :1] + 0.587 * image[:, 1:2] + 0.114 * image[:, 2:])
+    return F.avg_pool2d(F.pad(y, (2, 2, 2, 2), mode="replicate"), 5, 1)
+
+
+def _match_regions(x, weights, palettes, owner):
+    """`x` with each region's colours moved to its painting's palette."""
+    if len(palettes) == 1:
+        return palettes[0].match(x, weights[0])
+    out = x.clone()
+    for index, (w, palette) in enumerate(zip(weights, palettes)):
+        own = owner == index
+        out = torch.where(own, palette.match(x, w * own), out)
+    return out
+
+
+def _resize(t: torch.Tensor, size) -> torch.Tensor:
+    if tuple(t.shape[-2:]) == tuple(size):
+        return t
+    if size[0] <= t.shape[-2] and size[1] <= t.shape[-1]:
+        return F.interpolate(t, size=size, mode="area")
+    return F.interpolate(t, size=size, mode="bilinear", align_corners=False)
+
+
+def _fit_style(style: torch.Tensor, side: float) -> torch.Tensor:
+    """The painting scaled so that its longest side is `side` pixels."""
+    s = side / max(style.shape[-2:])
+    return _resize(style, (max(8, round(style.shape[-2] * s)), max(8, round(style.shape[-1] * s))))
