@@ -8,12 +8,12 @@ import torch
 
 from ..errors import InputError
 from .encoders import load_encoder, default_encoder_name
-from .threads import configure_torch
+from . import threads
 
 
 def pick_device(name: str | None = None) -> torch.device:
     """'cuda' when present, else 'cpu'; an explicit name must be usable."""
-    configure_torch()
+    threads.adapt()
     if not name or name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 ROBUST_POWER = 0.8          # r in sum ||R_ij x - z_ij||^r (Elad and Milanfar 2017)
 PCA_DIMS = 24               # dimensions of the patch search space
 PCA_SAMPLES = 2000          # style patches used to fit the PCA basis
-MAX_BANK = 12000            # style patches searched per (painting, scale, patch size)
+MAX_BANK = 8000             # style patches searched per (painting, scale, patch size)
 QUERY_CHUNK = 1024          # query patches per distance block (bounds memory)
 GAP = 0.75                  # query grid spacing, as a share of the patch size
 TONE_KEEP = 0.5             # share of the photo's own lightness kept by the colour match
@@ -116,8 +116,9 @@ class PatchBank:
         # every grid patch's coordinates at once: a strided convolution with the basis
         filters = self.basis.view(dims, 4, patch, patch)
         projected = F.conv2d(self.searched[None], filters, stride=stride)[0]
-        self.coords = (projected.flatten(1).T - self.mean @ self.basis.T).contiguous()  # (N, k)
-        self.norms = (self.coords ** 2).sum(dim=1)
+        coords = projected.flatten(1) - (self.mean @ self.basis.T).T      # (k, N)
+        self.coords_t = coords.contiguous()
+        self.norms = (coords ** 2).sum(dim=0, keepdim=True)                # (1, N)
 
     def patches(self, index: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
         """(len(index), C p^2) pixels of the grid patches `index`, in F.unfold's order;
@@ -134,7 +135,8 @@ class PatchBank:
         for start in range(0, q.shape[0], QUERY_CHUNK):
             block = q[start:start + QUERY_CHUNK]
             # ||q - b||^2 = ||q||^2 - 2 q.b + ||b||^2; ||q||^2 does not change the argmin
-            out[start:start + QUERY_CHUNK] = (self.norms - 2.0 * block @ self.coords.T).argmin(dim=1)
+            distance = torch.addmm(self.norms, block, self.coords_t, alpha=-2.0)
+            out[start:start + QUERY_CHUNK] = distance.argmin(dim=1)
         return out
 
 

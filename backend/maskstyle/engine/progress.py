@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from ..errors import Cancelled
+from . import threads
 
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
@@ -34,6 +35,7 @@ class Tracker:
         self.done = min(self.total, self.done + n)
         self._report()
         self.check()
+        threads.adapt()  # other processes may have started or stopped since
 
     def finish(self, stage: str = "done") -> None:
         self.done, self.stage = self.total, stage
