@@ -136,8 +136,7 @@ def methods(args):
              "photo": lambda c, m: harmonize(c, m, mode="photo").image}
     if not args.skip_painterly:
         table["painterly"] = lambda c, m: harmonize(
-            c, m, mode="painterly", encoder=args.encoder, quality=args.quality,
-            iterations=args.iterations).image
+            c, m, mode="painterly", quality=args.quality, iterations=args.iterations).image
     return table
 
 
@@ -334,7 +333,6 @@ def main(argv=None) -> int:
     parser.add_argument("--max-side", type=int, default=0,
                         help="downscale every image to this longest side first (0: as stored)")
     parser.add_argument("--relight-stops", type=float, default=1.5)
-    parser.add_argument("--encoder", default="auto")
     parser.add_argument("--quality", default="fast")
     parser.add_argument("--iterations", type=int, default=None)
     parser.add_argument("--save-dir", type=Path, default=None, help="write side-by-side JPEGs here")
@@ -345,13 +343,12 @@ def main(argv=None) -> int:
     parts = set(args.parts.split(","))
     table = methods(args)
     import torch
-    from maskstyle.engine.devices import load_encoder_cached, pick_device
+    from maskstyle.engine.devices import pick_device
     device = pick_device(None)
-    encoder = load_encoder_cached(args.encoder, device).name if not args.skip_painterly else "-"
     text = ["## Harmonization benchmark", "",
             f"`python bench/harmonize_eval.py {' '.join(argv if argv is not None else sys.argv[1:])}`", "",
-            f"device {device}, {torch.get_num_threads()} torch threads; painterly encoder {encoder}, "
-            f"quality {args.quality}" + (f", {args.iterations} iterations/scale" if args.iterations else "")
+            f"device {device}, {torch.get_num_threads()} torch threads; painterly (patch synthesis) "
+            f"quality {args.quality}" + (f", {args.iterations} rounds/patch size" if args.iterations else "")
             + (f"; images downscaled to {args.max_side} px" if args.max_side else ""), ""]
     if "shared" in parts:
         scores, names, seconds = evaluate(shared_triples(args.data, args.max_side), table,

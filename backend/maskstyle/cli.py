@@ -227,8 +227,8 @@ def cmd_harmonize(args) -> int:
     bar, update = _progress_bar(f"harmonize ({args.mode})")
     try:
         result = harmonize(composite, mask, mode=args.mode, strength=args.strength, seed=args.seed,
-                           encoder=args.encoder, quality=args.quality, progress=update,
-                           iterations=args.iterations, device=args.device)
+                           quality=args.quality, progress=update, iterations=args.iterations,
+                           device=args.device)
     finally:
         bar.close()
     _write_result(args, out, result, composite.shape[:2], f"mode {args.mode}, ")
@@ -484,8 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--quality", default="fast", choices=["fast", "balanced", "best"],
                    help="painterly mode only")
     h.add_argument("--seed", type=int, default=0)
-    h.add_argument("--encoder", default="auto", choices=["auto", "builtin", "vgg19"])
-    h.add_argument("--iterations", type=int, help="painterly: iterations per scale")
+    h.add_argument("--iterations", type=int, help="painterly: rounds per patch size")
     h.add_argument("--layers-dir", help="also write the result layer as GIMP receives it")
     h.add_argument("--device")
     h.set_defaults(func=cmd_harmonize)

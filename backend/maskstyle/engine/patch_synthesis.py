@@ -87,16 +87,28 @@ class PatchBank:
 
     SEED = 20171009
 
-    def __init__(self, style: torch.Tensor, guide: torch.Tensor, patch: int):
+    def __init__(self, style: torch.Tensor, guide: torch.Tensor, patch: int,
+                 usable: torch.Tensor | None = None):
+        """`usable` (1, 1, h, w), optional: only patches lying wholly where it is > 0.5 are
+        kept (painterly harmonize paints with the picture's own background)."""
         gen = torch.Generator().manual_seed(self.SEED)
         h, w = style.shape[-2:]
         positions = max(1, (h - patch + 1) * (w - patch + 1))
+        if usable is not None:
+            positions = max(1, round(positions * float(usable.mean())))
         stride = max(1, int((positions / MAX_BANK) ** 0.5 + 0.999))
         ys = torch.arange(0, h - patch + 1, stride, device=style.device)
         xs = torch.arange(0, w - patch + 1, stride, device=style.device)
         self.patch, self.width = patch, w
         self.ys = ys[:, None].expand(-1, xs.numel()).flatten()
         self.xs = xs[None, :].expand(ys.numel(), -1).flatten()
+        keep = None
+        if usable is not None:
+            keep = (-F.max_pool2d(-usable, patch, stride)).flatten() > 0.5
+            self.ys, self.xs = self.ys[keep], self.xs[keep]
+        self.empty = self.ys.numel() == 0
+        if self.empty:
+            return
         self.searched = torch.cat([style, guide], dim=1)[0]           # (4, h, w)
         offsets = torch.arange(patch, device=style.device)
         self._offsets = (offsets[:, None] * w + offsets[None, :]).flatten()  # (p^2,)
@@ -115,8 +127,10 @@ class PatchBank:
         self.basis = v[:, :dims].T.contiguous()                        # (k, 4 p^2)
         # every grid patch's coordinates at once: a strided convolution with the basis
         filters = self.basis.view(dims, 4, patch, patch)
-        projected = F.conv2d(self.searched[None], filters, stride=stride)[0]
-        coords = projected.flatten(1) - (self.mean @ self.basis.T).T      # (k, N)
+        projected = F.conv2d(self.searched[None], filters, stride=stride)[0].flatten(1)
+        if keep is not None:
+            projected = projected[:, keep]
+        coords = projected - (self.mean @ self.basis.T).T                 # (k, N)
         self.coords_t = coords.contiguous()
         self.norms = (coords ** 2).sum(dim=0, keepdim=True)                # (1, N)
 
@@ -146,8 +160,10 @@ class Palette:
 
     LEVELS = 65
 
-    def __init__(self, style: torch.Tensor):
+    def __init__(self, style: torch.Tensor, usable: torch.Tensor | None = None):
         pixels = style[0].reshape(3, -1).T
+        if usable is not None and int((usable > 0.5).sum()) >= 16:
+            pixels = pixels[usable.reshape(-1) > 0.5]
         self.mean = pixels.mean(dim=0, keepdim=True)
         _, _, self.axes = torch.linalg.svd(pixels - self.mean, full_matrices=False)
         self.levels = torch.linspace(0, 1, self.LEVELS, device=style.device)
@@ -260,7 +276,8 @@ def synthesis_round(x: torch.Tensor, guide: torch.Tensor, banks: list[PatchBank]
 def synthesize(content: torch.Tensor, masks: list[torch.Tensor], styles: list[torch.Tensor],
                plan: SynthesisPlan, gen: torch.Generator, style_side: float,
                step: Callable[[], None] = lambda: None, cache: dict | None = None,
-               style_keys: list[str] | None = None) -> torch.Tensor:
+               style_keys: list[str] | None = None,
+               usable: list[torch.Tensor | None] | None = None) -> torch.Tensor:
     """Rebuild `content` (1, 3, H, W) in [0, 1] from the paintings' patches where `masks`
     (each (1, 1, H, W) in [0, 1]) select, one painting per mask.
 
@@ -272,9 +289,11 @@ def synthesize(content: torch.Tensor, masks: list[torch.Tensor], styles: list[to
     is non-zero (the caller blends through the soft mask), the photo elsewhere.
     `step` is called after every round (progress and cancel). With a `cache` (a dict, or
     the server's LRU) and a key per painting, palettes and patch banks are kept for the
-    next job with the same painting at the same size.
+    next job with the same painting at the same size. `usable`, per painting, optional:
+    (1, 1, h, w) at the painting's size, > 0.5 where it may be copied from.
     """
     keys = style_keys or [None] * len(styles)
+    usable = usable or [None] * len(styles)
     stack = torch.cat(masks, dim=1)                                # (1, R, H, W)
     owner_full = stack.argmax(dim=1, keepdim=True)
     cover_full = stack.amax(dim=1, keepdim=True)
@@ -289,8 +308,10 @@ def synthesize(content: torch.Tensor, masks: list[torch.Tensor], styles: list[to
         # the crop, only a corner of it would be seen anyway
         side = min(style_side * scale, MAX_STYLE_RATIO * max(size))
         painted = [_fit_style(s, side) for s in styles]
-        palettes = [_kept(cache, ("palette", k, tuple(p.shape), str(p.device)), lambda p=p: Palette(p))
-                    for k, p in zip(keys, painted)]
+        allowed = [None if u is None else (_resize(u, p.shape[-2:]) > 0.99).float()
+                   for u, p in zip(usable, painted)]
+        palettes = [_kept(cache, ("palette", k, tuple(p.shape), str(p.device)), lambda p=p, u=u: Palette(p, u))
+                    for k, p, u in zip(keys, painted, allowed)]
         moved = _match_regions(c, region_ws, palettes, owner)   # the photo in the paintings' colours
         if x is None:
             noise = torch.randn(c.shape, generator=gen).to(c.device)
@@ -309,8 +330,12 @@ def synthesize(content: torch.Tensor, masks: list[torch.Tensor], styles: list[to
                     step()
                 continue
             banks = [_kept(cache, ("patches", k, tuple(p.shape), str(p.device), patch, gw),
-                           lambda p=p, g=g: PatchBank(p, g, patch))
-                     for k, p, g in zip(keys, painted, style_guides)]
+                           lambda p=p, g=g, u=u: PatchBank(p, g, patch, u))
+                     for k, p, g, u in zip(keys, painted, style_guides, allowed)]
+            if any(bank.empty for bank in banks):  # no whole patch of this size to copy
+                for _ in range(plan.rounds):
+                    step()
+                continue
             for r in range(plan.rounds):
                 # Noise on the searched patches keeps the painting's textured marks in
                 # play (a smooth patch otherwise always matches a smooth one, and the

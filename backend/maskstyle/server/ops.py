@@ -157,7 +157,6 @@ class HarmonizeParams(Params):
     strength: float = Field(1.0, ge=0.0, le=1.0)
     seed: int = Field(0, ge=0, le=2**31 - 1)
     quality: Literal["fast", "balanced", "best"] = "fast"
-    encoder: Literal["auto", "builtin", "vgg19"] = "auto"
     iterations: Optional[int] = Field(None, ge=1, le=1000)
     name: Optional[str] = Field(None, max_length=200)
 
@@ -167,8 +166,7 @@ def run_harmonize(inputs, params: HarmonizeParams, progress, cancelled, cache) -
     from ..engine.harmonize import harmonize
 
     result = harmonize(inputs["image"], inputs["mask"], **params.model_dump(exclude={"name"}),
-                       progress=progress, cancelled=cancelled, cache=cache,
-                       layer_name=params.name or "Harmonized")
+                       progress=progress, cancelled=cancelled, layer_name=params.name or "Harmonized")
     layers = []
     for layer in result.layers:
         rgba = np.dstack([layer.rgb, layer.mask])
