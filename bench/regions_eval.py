@@ -53,16 +53,19 @@ def main():
     ap.add_argument("--cases", type=int, default=len(CASES))
     ap.add_argument("--surrogate-content", type=float, nargs="+", default=[0.02, 0.05, 0.1],
                     help="surrogate content-loss weights to try")
+    ap.add_argument("--skip-neural", action="store_true", help="only the patch method (the neural runs take minutes)")
     ap.add_argument("--out", help="also write the markdown table here")
     ap.add_argument("--images", help="folder for small JPEGs of each result")
     args = ap.parse_args()
     data = Path(args.data)
     rows = ["| photo | subject style | background style | method | own style | other style | "
             "separation | structure kept | seconds |", "|---|---|---|---|---|---|---|---|---|"]
-    runs = ([("patch", {"method": "patch"}), ("neural masked", {"method": "neural"})]
-            + [(f"neural surrogate, content {d}", {"method": "neural", "regions_method": "surrogate",
-                                                   "surrogate_content": d})
-               for d in args.surrogate_content])
+    runs = [("patch", {"method": "patch"})]
+    if not args.skip_neural:
+        runs += [("neural masked", {"method": "neural"})] + [
+            (f"neural surrogate, content {d}",
+             {"method": "neural", "regions_method": "surrogate", "surrogate_content": d})
+            for d in args.surrogate_content]
     summary = {label: [] for label, _ in runs}
     for name, style_a, style_b in CASES[:args.cases]:
         photo = read_image(data / "segment" / f"{name}.jpg")

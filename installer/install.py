@@ -728,7 +728,7 @@ def parse_args(argv=None):
     p.add_argument("--torch-index-url", metavar="URL", help="install torch from this index (e.g. a CPU-only or CUDA one)")
     p.add_argument("--models", metavar="NAMES", help="comma-separated weights to install (default: all in the registry)")
     p.add_argument("--no-download", action="store_true", help="download no weights (the backend falls "
-                                                              "back to its built-in encoder)")
+                                                              "back to its built-in encoder and segmenter)")
     p.add_argument("--weights-url", action="append", type=name_equals_url, default=[], metavar="NAME=URL",
                    help="download weights NAME from URL instead of the official one (repeatable)")
     p.add_argument("--weights-base-url", metavar="URL", help="download each weight file from BASE/<file name>")

@@ -51,6 +51,22 @@ def test_vgg19_loads_a_correct_file_and_taps_its_layers(monkeypatch, tmp_path, v
         assert masks[name].shape[-2:] == feats[name].shape[-2:]
 
 
+def test_neural_stylize_runs_on_installed_vgg19(monkeypatch, tmp_path, vgg_features_bytes,
+                                                  content, style, mask):
+    """With VGG-19 installed, the neural method's losses and presets run on it, and `auto`
+    picks it; the default patch method still needs no encoder."""
+    import numpy as np
+
+    from maskstyle.engine.stylize import StylizeOptions, stylize
+
+    _register_test_file(monkeypatch, tmp_path, "vgg19", vgg_features_bytes)
+    options = StylizeOptions(method="neural", quality="fast", iterations=2, max_side=48)
+    result = stylize(content, mask, style, options)
+    assert result.encoder == "vgg19" and result.method == "neural"
+    assert np.array_equal(result.image[mask == 0], content[mask == 0])
+    assert stylize(content, mask, style, StylizeOptions(quality="fast", iterations=1)).encoder == "none"
+
+
 def test_vgg19_refuses_a_corrupt_file(monkeypatch, tmp_path, vgg_features_bytes):
     w = _register_test_file(monkeypatch, tmp_path, "vgg19", vgg_features_bytes)
     data = bytearray(vgg_features_bytes)

@@ -368,7 +368,8 @@ def cmd_demo(args) -> int:
         files = run_demo(Path(args.out), args.quality, progress=update)
     finally:
         bar.close()
-    print("The demo restyled the cat in a photo with a brush-stroke style, using the built-in encoder.")
+    print("The demo restyled the cat in a photo with a brush-stroke style, painting it with the "
+          "style's own marks (no model needed).")
     for label, path in files.items():
         print(f"  {label:<10} {path}")
     return 0

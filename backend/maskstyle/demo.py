@@ -53,7 +53,7 @@ def run_demo(out: Path, quality: str = "fast", progress=None) -> dict[str, Path]
     content = data.chelsea()  # 451 x 300, the cat
     style = brush_strokes()
     mask = ellipse_mask(*content.shape[:2], (120, 20, 430, 300), feather=6)
-    result = stylize(content, mask, style, StylizeOptions(quality=quality, encoder="builtin"),
+    result = stylize(content, mask, style, StylizeOptions(quality=quality),
                      progress=progress, layer_name="Stylized (brush strokes)")
     out.mkdir(parents=True, exist_ok=True)
     files = {"content": out / "content.png", "style": out / "style.png", "mask": out / "mask.png",

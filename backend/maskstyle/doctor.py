@@ -21,7 +21,7 @@ from .errors import MaskstyleError
 from .paths import data_dir
 
 PLUGIN_FILES = ("maskstyle.py", "msclient.py", "pngpack.py")
-FALLBACKS = {"vgg19": "Stylize uses the built-in encoder",
+FALLBACKS = {"vgg19": "Stylize's neural method uses the built-in encoder",
              "deeplabv3": "Select Subject uses the built-in saliency segmenter"}
 
 
