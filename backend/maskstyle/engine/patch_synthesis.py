@@ -17,6 +17,9 @@ from large to small patches, each round:
 3. fuses a little of the photo back in, more where it has edges;
 4. moves the colours to the painting's by histogram matching along the painting's
    principal colour axes, keeping part of the photo's own lightness.
+At the end, each band of the lightness's Laplacian pyramid is given the painting's histogram
+for that band (Heeger and Bergen 1995), so the contrast at every scale, down to the canvas
+grain, is the painting's and not the smoother one that averaging patches leaves.
 The search only visits patches that touch the selection, so a small selection costs
 little. Regions (several masks, each with its own painting) search each painting for
 the patches centred in its own region. The parameters were chosen by eye and with the
@@ -347,7 +350,44 @@ def synthesize(content: torch.Tensor, masks: list[torch.Tensor], styles: list[to
                 x = (x + fuse * moved) / (1.0 + fuse)
                 x = _match_regions(x, region_ws, palettes, owner)
                 step()
-    return x
+    return _match_region_bands(x, region_ws, painted, owner)
+
+
+def match_bands(x: torch.Tensor, weight: torch.Tensor, style: torch.Tensor, levels: int = 4) -> torch.Tensor:
+    """`x` with each band of its lightness's Laplacian pyramid given, under `weight`, the
+    histogram of the painting's same band (Heeger and Bergen 1995): the contrast at each
+    scale, the fine canvas and brush texture included, becomes the painting's. The low-pass
+    rest and the colours are kept."""
+    def pyramid(img):
+        bands = []
+        for _ in range(levels):
+            small = F.avg_pool2d(img, 2, ceil_mode=True)
+            bands.append(img - F.interpolate(small, size=img.shape[-2:], mode="bilinear",
+                                             align_corners=False))
+            img = small
+        return bands, img
+
+    lightness = _lightness(x)
+    bands, out = pyramid(lightness)
+    style_bands, _ = pyramid(_lightness(style))
+    levels_q = torch.linspace(0, 1, 65, device=x.device)
+    w = weight
+    matched = []
+    for band, style_band in zip(bands, style_bands):
+        flat, inside = band.reshape(-1), w.reshape(-1) > 0.5
+        if int(inside.sum()) >= 16:
+            src_q = _quantiles(flat[inside, None], levels_q)[:, 0]
+            ref_q = _quantiles(style_band.reshape(-1, 1), levels_q)[:, 0]
+            flat = _interp(flat, src_q, ref_q)
+        matched.append(flat.reshape(band.shape))
+        w = F.avg_pool2d(w, 2, ceil_mode=True)
+    for band in reversed(matched):
+        out = F.interpolate(out, size=band.shape[-2:], mode="bilinear", align_corners=False) + band
+    return (x + (out - lightness)).clamp(0, 1)
+
+
+def _lightness(image: torch.Tensor) -> torch.Tensor:
+    return 0.299 * image[:, :1] + 0.587 * image[:, 1:2] + 0.114 * image[:, 2:]
 
 
 def _kept(cache, key, make):
@@ -362,8 +402,18 @@ def _kept(cache, key, make):
 
 def _layout(image: torch.Tensor) -> torch.Tensor:
     """Luminance, lightly blurred: where things are light and dark, not their texture."""
-    y = (0.299 * image[:, :1] + 0.587 * image[:, 1:2] + 0.114 * image[:, 2:])
-    return F.avg_pool2d(F.pad(y, (2, 2, 2, 2), mode="replicate"), 5, 1)
+    return F.avg_pool2d(F.pad(_lightness(image), (2, 2, 2, 2), mode="replicate"), 5, 1)
+
+
+def _match_region_bands(x, weights, paintings, owner):
+    """`x` with each region's texture bands matched to its painting's (`match_bands`)."""
+    if len(paintings) == 1:
+        return match_bands(x, weights[0], paintings[0])
+    out = x.clone()
+    for index, (w, painting) in enumerate(zip(weights, paintings)):
+        own = owner == index
+        out = torch.where(own, match_bands(x, w * own, painting), out)
+    return out
 
 
 def _match_regions(x, weights, palettes, owner):
