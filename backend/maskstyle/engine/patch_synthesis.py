@@ -77,7 +77,7 @@ def rounds_of(plan: SynthesisPlan) -> int:
 
 
 def gap_of(patch: int) -> int:
-    """Spacing of the query grid: patches overlap by a little over a third of their size."""
+    """Spacing of the query grid: neighbouring patches overlap by a quarter of their size."""
     return max(2, round(patch * GAP))
 
 
