@@ -396,7 +396,7 @@ class Installer:
         elif not (isinstance(port, int) and 0 < port < 65536):
             config["port"] = free_port()
         if not (isinstance(existing.get("token"), str) and len(existing["token"]) >= 16):
-            config["token"] = secrets.token_urlsafe(32)
+            config["token"] = secrets.token_hex(24)
         config["backend_command"] = [str(self.python), "-m", "maskstyle.cli", "serve"]
         mode_ok = os.name == "nt" or (path.is_file() and path.stat().st_mode & 0o777 == 0o600)
         if config == existing and mode_ok:

@@ -72,6 +72,17 @@ def test_config_file_is_private(backend):
     assert (os.stat(backend.config_dir / "config.json").st_mode & 0o777) == 0o600
 
 
+def test_new_tokens_never_look_like_an_option(tmp_path, monkeypatch):
+    """A token starting with '-' broke `--token TOKEN` (about one token in 64 did)."""
+    from maskstyle.config import load_config
+
+    monkeypatch.delenv("MASKSTYLE_TOKEN", raising=False)
+    for i in range(100):
+        monkeypatch.setenv("MASKSTYLE_CONFIG_DIR", str(tmp_path / str(i)))
+        token = load_config(create=True).token
+        assert len(token) >= 32 and token[0] != "-" and token.isalnum()
+
+
 def test_stylize_job_end_to_end(http, backend):
     r = submit(http, backend)
     assert r.status_code == 202, r.text

@@ -70,7 +70,7 @@ def load_config(create: bool = True) -> Config:
     if not isinstance(data.get("port"), int) or not 0 < data["port"] < 65536:
         data["port"], changed = free_port(), True
     if not isinstance(data.get("token"), str) or len(data["token"]) < 16:
-        data["token"], changed = secrets.token_urlsafe(32), True
+        data["token"], changed = secrets.token_hex(24), True
     if not isinstance(data.get("backend_command"), list) or not data["backend_command"]:
         data["backend_command"], changed = default_backend_command(), True
     if changed and create:
