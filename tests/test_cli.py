@@ -103,6 +103,21 @@ def test_bad_input_exits_nonzero_with_one_clear_line_and_writes_nothing(files, c
     assert sorted(p.name for p in files.iterdir() if p.name.startswith("out")) == []
 
 
+@pytest.mark.skipif(os.name == "nt", reason="POSIX permissions")
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_outputs_get_the_permissions_the_umask_gives(files, umask, mode):
+    """Atomic writes go through a 0600 temporary file; the result must not keep that mode."""
+    out = files / "out.png"
+    r = subprocess.run([sys.executable, "-m", "maskstyle.cli", "stylize", str(files / "content.png"),
+                        "--style", str(files / "style.jpg"), "--mask", str(files / "mask.png"),
+                        "--out", str(out), "--layers-dir", str(files / "layers"), *QUICK],
+                       capture_output=True, text=True, timeout=300, preexec_fn=lambda: os.umask(umask))
+    assert r.returncode == 0, r.stderr
+    written = [out] + sorted((files / "layers").glob("*.png"))
+    assert len(written) >= 3
+    assert {p.name: os.stat(p).st_mode & 0o777 for p in written} == {p.name: mode for p in written}
+
+
 def test_output_may_not_overwrite_an_input(files):
     before = (files / "content.png").read_bytes()
     r = run("stylize", files / "content.png", "--style", files / "style.jpg", "--mask",
