@@ -56,6 +56,9 @@ def test_batch_writes_good_files_reports_bad_ones_and_resumes(shoot):
     assert set(failed) == {"broken.jpg", "odd.png"}
     assert "not a readable image" in failed["broken.jpg"] and "same size" in failed["odd.png"]
     assert "3 written, 0 skipped" in r.stdout and "2 failed" in r.stdout
+    for name in ("broken.jpg", "odd.png"):  # each failure once, on stderr, with its path
+        assert r.stderr.count(f"failed: {shoot / 'photos' / name}:") == 1
+        assert name not in r.stdout
     for i in range(3):  # outside the mask, each result is its own photo
         result, photo = np.asarray(Image.open(out / f"good{i}.png")), make_content(seed=i)
         assert np.array_equal(result[make_mask() == 0], photo[make_mask() == 0])
@@ -99,6 +102,12 @@ def test_batch_refuses_to_write_over_its_inputs(shoot):
     assert r.returncode != 0 and "overwrite an input" in r.stderr
 
 
+def test_cli_help_is_written_for_users():
+    r = run("--help")
+    assert r.returncode == 0 and "restyle part of an image" in r.stdout
+    assert "subcommand is a small function" not in r.stdout
+
+
 def test_batch_segment_and_harmonize(shoot, tmp_path):
     photos = shoot / "photos"
     for name in ("broken.jpg", "odd.png"):
@@ -106,6 +115,7 @@ def test_batch_segment_and_harmonize(shoot, tmp_path):
     r = run("batch", "segment", photos, "--target", "refine", "--mask-dir", shoot / "masks",
             "--out", tmp_path / "sel")
     assert r.returncode == 0, r.stderr
+    assert f"segment: hints from {shoot / 'masks'};" in r.stderr and "whole image" not in r.stderr
     assert Image.open(tmp_path / "sel" / "good0.png").mode == "L"
     r = run("batch", "harmonize", photos, "--mask-dir", shoot / "masks", "--out", tmp_path / "harm")
     assert r.returncode == 0, r.stderr

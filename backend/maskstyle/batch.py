@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import json
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -126,13 +127,17 @@ def run_batch(op: str, inputs: list[str], out_dir: str, process: Callable[[Path,
     clear_stale_parts(out)
     report = BatchReport(op)
     start = time.perf_counter()
+
+    def fail(source: Path, error: str) -> None:  # reported once, as it happens
+        report.failed.append({"input": str(source), "error": error})
+        tqdm.write(f"failed: {source}: {error}", file=sys.stderr)
+
     todo = []
     inputs_resolved = set(sources)
     for source in sources:
         target = output_for(source, out)
         if target.resolve() in inputs_resolved:
-            report.failed.append({"input": str(source), "error": f"its output {target} would "
-                                  "overwrite an input; choose another --out folder"})
+            fail(source, f"its output {target} would overwrite an input; choose another --out folder")
         elif target.exists() and not force:
             report.skipped.append(str(source))
         else:
@@ -159,8 +164,7 @@ def run_batch(op: str, inputs: list[str], out_dir: str, process: Callable[[Path,
                 if error is None:
                     report.written.append(str(target))
                 else:
-                    report.failed.append({"input": str(source), "error": error})
-                    bar.write(f"failed: {source.name}: {error}")
+                    fail(source, error)
                 bar.update(1)
     finally:
         bar.close()

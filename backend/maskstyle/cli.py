@@ -1,4 +1,8 @@
-"""`maskstyle ...`: the command line. Each subcommand is a small function; errors are one line."""
+"""maskstyle: restyle part of an image, harmonize a pasted layer, or select the subject.
+
+Run 'maskstyle COMMAND --help' for a command's options. The GIMP plug-in talks to
+'maskstyle serve'; 'maskstyle doctor' checks an install.
+"""
 
 from __future__ import annotations
 
@@ -274,11 +278,13 @@ def cmd_batch(args) -> int:
 
         client = Client(args.server, args.token, timeout=600)
     process = _batch_process(args, masks, client)
-    print(f"{args.op}: {masks.describe()}; writing to {args.out}", file=sys.stderr)
+    if args.op == "segment":
+        using = f"hints from {args.mask_dir}" if args.mask_dir else f"target {args.target}"
+    else:
+        using = masks.describe()
+    print(f"{args.op}: {using}; writing to {args.out}", file=sys.stderr)
     report = run_batch(args.op, args.inputs, args.out, process, force=args.force, jobs=args.jobs)
-    for failure in report.failed:
-        print(f"failed: {failure['input']}: {failure['error']}", file=sys.stderr)
-    print(report.summary())
+    print(report.summary())  # each failure was printed to stderr as it happened
     if args.report:
         write_report(args.report, report)
     return 1 if report.failed else 0
