@@ -172,3 +172,13 @@ def test_segment_command_refines_a_hint_and_needs_one(tmp_path):
     assert sel.shape == mask.shape and ((sel > 127) == (mask > 127)).mean() > 0.95
     r = run("segment", tmp_path / "comp.png", "--target", "refine", "--out", tmp_path / "x.png")
     assert r.returncode != 0 and "needs --hint" in r.stderr
+
+
+def test_segment_person_without_the_model_warns_in_one_line(tmp_path):
+    _pasted(tmp_path)
+    r = run("segment", tmp_path / "comp.png", "--target", "person", "--out", tmp_path / "p.png",
+            env={"MASKSTYLE_MODELS_DIR": str(tmp_path / "no-models")})
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if "warning" in line]
+    assert warnings == ["maskstyle: warning: the person model is not installed, so this is the main "
+                        "subject, person or not; install it with: maskstyle models install deeplabv3"]

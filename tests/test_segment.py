@@ -183,6 +183,9 @@ def test_person_without_weights_says_so(no_models):
     result = segment(image, "person")
     assert result.method == "saliency+mincut (person model not installed)"
     assert result.mask.shape == (96, 96)
+    (warning,) = result.warnings
+    assert "person model is not installed" in warning and "maskstyle models install deeplabv3" in warning
+    assert segment(image, "subject").warnings == ()
 
 
 def test_progress_reaches_one_and_cancel_stops(no_models):

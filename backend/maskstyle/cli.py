@@ -259,6 +259,8 @@ def cmd_segment(args) -> int:
     finally:
         bar.close()
     write_png(out, result.mask)
+    for warning in result.warnings:
+        print(f"maskstyle: warning: {warning}", file=sys.stderr)
     print(f"wrote {out} (method {result.method})")
     return 0
 

@@ -51,6 +51,7 @@ DEEPLAB_BAND = 12         # its edges are about one output stride off, at its in
 class SegmentResult:
     mask: np.ndarray   # uint8 (H, W), 0..255, soft edges
     method: str        # which path ran, stated to the user
+    warnings: tuple[str, ...] = ()  # what the user should know, one line each, with the fix
 
 
 def segment(image: np.ndarray, target: str = "subject", hint: np.ndarray | None = None,
@@ -62,6 +63,7 @@ def segment(image: np.ndarray, target: str = "subject", hint: np.ndarray | None 
     `person` take it as a cue to where the object is.
     """
     hint_bin = _check(image, target, hint)
+    warnings: tuple[str, ...] = ()
     tracker = Tracker(2 * CUT_ROUNDS + 6, progress, cancelled)
     tracker.set_stage("preparing")
     if target == "refine":
@@ -72,8 +74,10 @@ def segment(image: np.ndarray, target: str = "subject", hint: np.ndarray | None 
         mask, method = _subject_without_weights(image, hint_bin, tracker), "saliency+mincut"
         if target == "person":
             method += " (person model not installed)"
+            warnings = ("the person model is not installed, so this is the main subject, person "
+                        "or not; install it with: maskstyle models install deeplabv3",)
     tracker.finish()
-    return SegmentResult(mask, method)
+    return SegmentResult(mask, method, warnings)
 
 
 def _check(image, target: str, hint) -> np.ndarray | None:

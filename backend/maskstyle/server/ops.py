@@ -192,7 +192,8 @@ def run_segment(inputs, params: SegmentParams, progress, cancelled, cache) -> Op
     h, w = result.mask.shape
     rgba = np.dstack([result.mask] * 3 + [np.full((h, w), 255, np.uint8)])
     layer = ResultLayer("Selection", 0, 0, w, h, encode_png(rgba), kind="mask")
-    return OpResult([layer], "none", str(pick_device()), info={"method": result.method})
+    return OpResult([layer], "none", str(pick_device()),
+                    info={"method": result.method, "warnings": list(result.warnings)})
 
 
 OPS: dict[str, Op] = {
