@@ -284,3 +284,14 @@ def test_mask_from_red_reads_the_red_channel_into_place():
     want = np.zeros((4, 5), np.uint8)
     want[2:4, 0:3] = rgba[0:2, 1:4, 0]
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("stage, eta, text", [
+    ("painting", None, "painting"),
+    ("painting", 0.2, "painting, about 1 s left"),
+    ("painting", 41.6, "painting, about 42 s left"),
+    ("painting", 150, "painting, about 2 min left"),
+    ("", 12, "about 12 s left"),
+])
+def test_progress_text_says_the_time_left(stage, eta, text):
+    assert msclient.with_time_left(stage, eta) == text

@@ -23,7 +23,8 @@ from maskstyle.errors import Cancelled, InputError
 from server_process import Backend
 
 QUICK = {"quality": "fast", "iterations": 2, "max_side": 48, "encoder": "builtin"}
-SLOW = {"quality": "fast", "iterations": 1000, "max_side": 64, "encoder": "builtin"}
+# The neural method with many iterations: a job that runs long enough to be cancelled or queued behind.
+SLOW = {"quality": "fast", "iterations": 1000, "max_side": 64, "encoder": "builtin", "method": "neural"}
 
 
 def png(array) -> bytes:
@@ -106,6 +107,24 @@ def test_second_job_with_the_same_style_reuses_its_preparation(http, backend):
     wait(http, backend, submit(http, backend).json()["id"])
     after = http.get(backend.url + "/v1/info").json()["cache"]
     assert after["hits"] >= before["hits"] + 2
+
+
+def test_a_running_job_tells_the_time_left(http, backend):
+    job_id = submit(http, backend, params=SLOW).json()["id"]
+    assert http.get(f"{backend.url}/v1/jobs/{job_id}").json()["eta_seconds"] is None  # nothing measured yet
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = http.get(f"{backend.url}/v1/jobs/{job_id}").json()
+        if status["progress"] >= 0.06:
+            break
+        time.sleep(0.1)
+    assert status["state"] == "running" and status["eta_seconds"] > 0
+    # the speed so far predicts the rest: elapsed * (1 - p) / p, within the polling's slack
+    expected = status["run_seconds"] * (1 - status["progress"]) / status["progress"]
+    assert abs(status["eta_seconds"] - expected) <= 0.1 * expected + 0.2
+    http.delete(f"{backend.url}/v1/jobs/{job_id}")
+    final, _ = wait(http, backend, job_id, timeout=30)
+    assert final["eta_seconds"] is None
 
 
 def test_cancel_a_running_job(http, backend):

@@ -129,6 +129,17 @@ def _error_message(err: urllib.error.HTTPError) -> tuple[str, str]:
         return f"The maskstyle backend answered HTTP {err.code} ({err.reason}).", f"http_{err.code}"
 
 
+def with_time_left(stage: str, eta_seconds) -> str:
+    """'painting' -> 'painting, about 40 s left' when the backend can tell."""
+    if not isinstance(eta_seconds, (int, float)) or eta_seconds < 0:
+        return stage
+    if eta_seconds < 60:
+        left = f"about {max(1, round(eta_seconds))} s left"
+    else:
+        left = f"about {round(eta_seconds / 60)} min left"
+    return f"{stage}, {left}" if stage else left
+
+
 class Client:
     """Talks to one backend. Never uses a proxy: the backend is on this machine."""
 
@@ -204,7 +215,8 @@ class Client:
         while True:
             state = self.status(job_id)
             if on_progress:
-                on_progress(float(state.get("progress") or 0.0), str(state.get("stage") or ""))
+                on_progress(float(state.get("progress") or 0.0),
+                            with_time_left(str(state.get("stage") or ""), state.get("eta_seconds")))
             if state.get("state") == "done":
                 return state
             if state.get("state") == "failed":

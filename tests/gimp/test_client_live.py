@@ -18,7 +18,7 @@ import msclient  # noqa: E402,I001  the plug-in's helpers, put on sys.path by ha
 import pngpack  # noqa: E402
 
 FAST = {"quality": "fast", "strength": 1.0, "seed": 1, "iterations": 2, "max_side": 64}
-SLOW = {"quality": "best", "strength": 1.0, "seed": 1, "iterations": 1000, "max_side": 256}
+SLOW = {"quality": "best", "strength": 1.0, "seed": 1, "iterations": 1000, "max_side": 256, "method": "neural"}
 
 
 def _png(array):

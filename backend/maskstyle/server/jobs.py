@@ -26,6 +26,9 @@ class QueueFull(MaskstyleError):
     code = "queue_full"
 
 
+ETA_AFTER = 0.05  # progress from which the speed so far predicts the rest
+
+
 @dataclass
 class Job:
     op: str
@@ -46,7 +49,14 @@ class Job:
         if self.started_at is not None:
             run_seconds = round((self.finished_at or time.monotonic()) - self.started_at, 4)
         return {"id": self.id, "op": self.op, "state": self.state, "progress": round(self.progress, 4),
-                "stage": self.stage, "error": self.error, "run_seconds": run_seconds}
+                "stage": self.stage, "error": self.error, "run_seconds": run_seconds,
+                "eta_seconds": self.eta_seconds(run_seconds)}
+
+    def eta_seconds(self, run_seconds: float | None) -> float | None:
+        """Time left at the speed measured so far; None until there is enough to measure."""
+        if self.state != "running" or run_seconds is None or self.progress < ETA_AFTER:
+            return None
+        return round(run_seconds * (1.0 - self.progress) / self.progress, 1)
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
