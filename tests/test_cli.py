@@ -182,3 +182,13 @@ def test_segment_person_without_the_model_warns_in_one_line(tmp_path):
     warnings = [line for line in r.stderr.splitlines() if "warning" in line]
     assert warnings == ["maskstyle: warning: the person model is not installed, so this is the main "
                         "subject, person or not; install it with: maskstyle models install deeplabv3"]
+
+
+def test_a_token_that_starts_with_a_dash_is_accepted_with_equals(files):
+    """`--token=-abc` is a value, not an option; without --token the config's (or
+    MASKSTYLE_TOKEN) is used, so no token has to sit on a command line."""
+    r = run("stylize", files / "content.png", "--style", files / "style.jpg", "--mask",
+            files / "mask.png", "--out", files / "o.png", "--server", "http://127.0.0.1:9",
+            "--token=-abc", *QUICK)
+    assert r.returncode != 0
+    assert "expected one argument" not in r.stderr and "not running" in r.stderr
