@@ -184,6 +184,8 @@ def _test_params():
     for env, key in (("MASKSTYLE_TEST_ITERATIONS", "iterations"), ("MASKSTYLE_TEST_MAX_SIDE", "max_side")):
         if os.environ.get(env, "").isdigit():
             params[key] = int(os.environ[env])
+    if os.environ.get("MASKSTYLE_TEST_METHOD") in ("patch", "neural"):  # neural: a job that runs long
+        params["method"] = os.environ["MASKSTYLE_TEST_METHOD"]
     return params
 
 

@@ -205,7 +205,8 @@ def _wait_until(predicate, timeout, what):
 def test_a_killed_plugin_cancels_its_backend_job(gimp, files, env, backend):
     """Cancelling the progress bar makes GIMP kill the plug-in; the backend job must stop too."""
     _wait_until(lambda: _running_jobs(backend) == 0, 120, "an idle backend")
-    slow = {**env, "MASKSTYLE_TEST_ITERATIONS": "1000", "MASKSTYLE_TEST_MAX_SIDE": "256"}
+    slow = {**env, "MASKSTYLE_TEST_ITERATIONS": "1000", "MASKSTYLE_TEST_MAX_SIDE": "256",
+            "MASKSTYLE_TEST_METHOD": "neural"}  # the default patch method would finish first
     run = gimp.start({"image": scene(files, "Top", "Photo", "Background"), "selection": RECTANGLE,
                       "calls": [{"procedure": STYLIZE, "layer": "Photo", "args": _stylize_args(files)}]}, slow)
     try:
