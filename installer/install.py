@@ -300,16 +300,22 @@ class Installer:
         have = self.query(INSTALLED)
         want_version = project_version()
         extras = DEV_EXTRAS if self.args.dev else USER_EXTRAS
-        torch_args, why = choose_torch(self.args.torch_index_url)
-        say(f"PyTorch for this machine: {why}")
         if have["torch"] and have["torchvision"]:
             say(f"torch {have['torch']} and torchvision {have['torchvision']} are already installed: "
                 "keeping them")
         else:
-            self.check_call([self.python, "-m", "pip", "install", "--disable-pip-version-check",
-                             *torch_args, "torch", "torchvision"],
-                            "pip could not install PyTorch (see pip's message above); check the "
-                            "network or pass --torch-index-url")
+            torch_args, why = choose_torch(self.args.torch_index_url)
+            say(f"PyTorch for this machine: {why}")
+            pip = [self.python, "-m", "pip", "install", "--disable-pip-version-check"]
+            failure = "pip could not install PyTorch (see pip's message above); check the network or pass --torch-index-url"
+            try:
+                self.check_call([*pip, *torch_args, "torch", "torchvision"], failure)
+            except InstallError:
+                if torch_args != ["--index-url", TORCH_CPU_INDEX]:
+                    raise
+                self.warn(f"the CPU-only build from {TORCH_CPU_INDEX} did not install: "
+                          f"installing PyPI's default build instead ({CUDA_BUILD_NOTE})")
+                self.check_call([*pip, "torch", "torchvision"], failure)
         source = have.get("source") or {}
         editable = bool((source.get("dir_info") or {}).get("editable"))
         current = (have["maskstyle"] == want_version and source.get("url") == REPO.as_uri()
@@ -577,12 +583,34 @@ print(json.dumps({
 """
 
 
-def choose_torch(index_url: str | None) -> tuple[list[str], str]:
-    """pip arguments for torch and torchvision, and why they fit this machine."""
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+CUDA_BUILD_NOTE = "CUDA builds, about 5 GB, which also run on the CPU"
+
+
+def has_nvidia_gpu() -> bool:
+    return bool(shutil.which("nvidia-smi")) or Path("/proc/driver/nvidia/version").exists()
+
+
+def index_reachable(url: str, timeout: float = 5.0) -> str | None:
+    """None when the package index answers, else why not (one line)."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/torch/", timeout=timeout):
+            return None
+    except (OSError, ValueError) as exc:
+        return str(getattr(exc, "reason", exc))
+
+
+def choose_torch(index_url: str | None, nvidia: bool | None = None,
+                 cpu_index: str = TORCH_CPU_INDEX) -> tuple[list[str], str]:
+    """pip arguments for torch and torchvision, and why they fit this machine.
+
+    On Linux without an NVIDIA GPU, PyTorch's own CPU-only build (about 0.7 GB) is preferred
+    to PyPI's CUDA build (about 5 GB); when its index cannot be reached, PyPI's is used and
+    the reason is given."""
     if index_url:
         return ["--index-url", index_url], f"from {index_url} (--torch-index-url)"
     system = platform.system()
-    nvidia = bool(shutil.which("nvidia-smi")) or Path("/proc/driver/nvidia/version").exists()
+    nvidia = has_nvidia_gpu() if nvidia is None else nvidia
     if system == "Darwin":
         return [], "PyPI's macOS wheels (they use the Apple GPU through MPS where there is one)"
     if system == "Windows":
@@ -592,9 +620,12 @@ def choose_torch(index_url: str | None) -> tuple[list[str], str]:
                     "https://download.pytorch.org/whl/cu126")
         return [], why
     if nvidia:
-        return [], "an NVIDIA GPU is present: PyPI's default Linux wheels, which are CUDA builds"
-    return [], ("no NVIDIA GPU found: PyPI's default Linux wheels (CUDA builds, which also run on the "
-                "CPU; --torch-index-url https://download.pytorch.org/whl/cpu gives a smaller CPU-only build)")
+        return [], f"an NVIDIA GPU is present: PyPI's default Linux wheels ({CUDA_BUILD_NOTE})"
+    unreachable = index_reachable(cpu_index)
+    if unreachable is None:
+        return ["--index-url", cpu_index], f"no NVIDIA GPU found: the CPU-only build from {cpu_index} (about 0.7 GB)"
+    return [], (f"no NVIDIA GPU found, but {cpu_index} could not be reached ({unreachable}): "
+                f"PyPI's default Linux wheels instead ({CUDA_BUILD_NOTE})")
 
 
 def free_port() -> int:

@@ -257,6 +257,34 @@ def weights_server():
     server.close()
 
 
+def load_installer():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("maskstyle_installer", INSTALLER)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the CPU-build choice is made on Linux")
+def test_torch_build_choice_and_its_fallback(weights_server):
+    installer = load_installer()
+    weights_server.files["whl/cpu/torch/"] = b"<html>torch</html>"
+    cpu_index = f"{weights_server.url}/whl/cpu"
+
+    args, why = installer.choose_torch(None, nvidia=False, cpu_index=cpu_index)
+    assert args == ["--index-url", cpu_index] and "CPU-only build" in why
+
+    args, why = installer.choose_torch(None, nvidia=False, cpu_index="http://127.0.0.1:9/whl/cpu")
+    assert args == [] and "could not be reached" in why and "PyPI's default" in why and "5 GB" in why
+
+    args, why = installer.choose_torch(None, nvidia=True, cpu_index=cpu_index)
+    assert args == [] and "NVIDIA GPU is present" in why
+
+    args, why = installer.choose_torch("https://example.invalid/whl", nvidia=False, cpu_index=cpu_index)
+    assert args == ["--index-url", "https://example.invalid/whl"] and "--torch-index-url" in why
+
+
 def test_weights_download_resume_hash_check_and_purge(tmp_path, weights_server):
     home = tmp_path / "home"
     home.mkdir()
