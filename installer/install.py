@@ -604,7 +604,7 @@ def choose_torch(index_url: str | None, nvidia: bool | None = None,
                  cpu_index: str = TORCH_CPU_INDEX) -> tuple[list[str], str]:
     """pip arguments for torch and torchvision, and why they fit this machine.
 
-    On Linux without an NVIDIA GPU, PyTorch's own CPU-only build (about 0.7 GB) is preferred
+    On Linux without an NVIDIA GPU, PyTorch's own CPU-only build (under 1 GB) is preferred
     to PyPI's CUDA build (about 5 GB); when its index cannot be reached, PyPI's is used and
     the reason is given."""
     if index_url:
@@ -623,7 +623,7 @@ def choose_torch(index_url: str | None, nvidia: bool | None = None,
         return [], f"an NVIDIA GPU is present: PyPI's default Linux wheels ({CUDA_BUILD_NOTE})"
     unreachable = index_reachable(cpu_index)
     if unreachable is None:
-        return ["--index-url", cpu_index], f"no NVIDIA GPU found: the CPU-only build from {cpu_index} (about 0.7 GB)"
+        return ["--index-url", cpu_index], f"no NVIDIA GPU found: the CPU-only build from {cpu_index} (under 1 GB)"
     return [], (f"no NVIDIA GPU found, but {cpu_index} could not be reached ({unreachable}): "
                 f"PyPI's default Linux wheels instead ({CUDA_BUILD_NOTE})")
 
