@@ -369,7 +369,7 @@ class Installer:
                                      if self.args.weights_base_url else info["url"])
             resuming = Path(info["path"] + ".part").is_file()
             say(f"{name}: {'resuming the download of' if resuming else 'downloading'} {url} "
-                f"({info['size'] / 1e6:.0f} MB) to {info['path']}")
+                f"({info['size'] / 2**20:.0f} MiB) to {info['path']}")
             self.make_dirs(Path(info["path"]).parent, [])  # kept on failure: it holds the resume file
             self.manifest.add("models", Path(info["path"]))
             if self.maskstyle("models", "install", name, "--url", url) == 0:
