@@ -36,6 +36,7 @@ PLUGIN_SOURCE = REPO / "plugin" / "maskstyle"
 PLUGIN_ENTRY = "maskstyle.py"  # GIMP runs plug-ins/maskstyle/maskstyle.py
 MANIFEST_NAME = "install-manifest.json"
 INCOMPLETE_MARK = ".maskstyle-incomplete"  # in a venv this installer is still creating
+PIP_TAIL = 12  # lines of pip's log shown when it fails
 DEV_EXTRAS, USER_EXTRAS = "dev,demo", "demo"
 FALLBACKS = {
     "vgg19": "Stylize's neural method uses the built-in, weight-free encoder instead",
@@ -201,6 +202,7 @@ class Installer:
         self.probe: dict = {}       # what the installed maskstyle says about its paths and models
         self.config_path: Path | None = None
         self.warnings: list[str] = []
+        self.pip_log: Path | None = None  # made on the first pip run
         self.written_plugins: list[Path] = []
 
     def warn(self, message: str) -> None:
@@ -307,15 +309,15 @@ class Installer:
             torch_args, why = choose_torch(self.args.torch_index_url)
             say(f"PyTorch for this machine: {why}")
             pip = [self.python, "-m", "pip", "install", "--disable-pip-version-check"]
-            failure = "pip could not install PyTorch (see pip's message above); check the network or pass --torch-index-url"
+            failure = "pip could not install PyTorch; check the network or pass --torch-index-url"
             try:
-                self.check_call([*pip, *torch_args, "torch", "torchvision"], failure)
+                self.pip([*pip, *torch_args, "torch", "torchvision"], failure)
             except InstallError:
                 if torch_args != ["--index-url", TORCH_CPU_INDEX]:
                     raise
                 self.warn(f"the CPU-only build from {TORCH_CPU_INDEX} did not install: "
                           f"installing PyPI's default build instead ({CUDA_BUILD_NOTE})")
-                self.check_call([*pip, "torch", "torchvision"], failure)
+                self.pip([*pip, "torch", "torchvision"], failure)
         source = have.get("source") or {}
         editable = bool((source.get("dir_info") or {}).get("editable"))
         current = (have["maskstyle"] == want_version and source.get("url") == REPO.as_uri()
@@ -329,13 +331,32 @@ class Installer:
         target = [f"{REPO}[{extras}]"] if not self.args.dev else ["-e", f"{REPO}[{extras}]"]
         say(f"installing maskstyle {want_version} from {REPO} "
             f"({'editable, with the test tools' if self.args.dev else 'a copy'})")
-        self.check_call([self.python, "-m", "pip", "install", "--disable-pip-version-check", *target],
-                        "pip could not install maskstyle (see pip's message above)")
+        self.pip([self.python, "-m", "pip", "install", "--disable-pip-version-check", *target],
+                 "pip could not install maskstyle")
 
     def check_call(self, cmd: list, failure: str, **kwargs) -> None:
         say("$ " + quoted(cmd))
         if subprocess.run([str(part) for part in cmd], **kwargs).returncode != 0:
             raise InstallError(failure)
+
+    def pip(self, cmd: list, failure: str) -> None:
+        """Run pip with its output (hundreds of lines) in a log file; on failure, say where the
+        log is and show its last lines. The log is in the temporary folder, not in the venv,
+        because a failed step removes the venv it created."""
+        if self.pip_log is None:
+            fd, name = tempfile.mkstemp(prefix="maskstyle-install-", suffix=".log")
+            os.close(fd)
+            self.pip_log = Path(name)
+        log = self.pip_log
+        say("$ " + quoted(cmd) + f"  (pip's output: {log})")
+        with open(log, "a") as out:
+            out.write(f"\n$ {quoted(cmd)}\n")
+            out.flush()
+            done = subprocess.run([str(part) for part in cmd], stdout=out, stderr=subprocess.STDOUT)
+        if done.returncode != 0:
+            tail = log.read_text(errors="replace").strip().splitlines()[-PIP_TAIL:]
+            raise InstallError(f"{failure}. pip's last lines:\n    " + "\n    ".join(tail)
+                               + f"\nThe whole output is in {log}")
 
     def query(self, code: str) -> dict:
         """Run a snippet in the venv's Python; it prints one JSON object."""

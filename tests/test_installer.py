@@ -285,6 +285,23 @@ def test_torch_build_choice_and_its_fallback(weights_server):
     assert args == ["--index-url", "https://example.invalid/whl"] and "--torch-index-url" in why
 
 
+def test_a_failed_pip_step_shows_its_tail_and_where_the_log_is(tmp_path):
+    """pip's hundreds of lines go to a log; a failure quotes its last lines and the path."""
+    home = tmp_path / "home"
+    make_profiles(home, {"Linux": PROFILE_LAYOUTS["Linux"]})
+    empty_index = tmp_path / "no-packages"
+    empty_index.mkdir()
+    done = install(home, "--venv", str(tmp_path / "venv"), "--no-self-check", "--no-download",
+                   "--torch-index-url", empty_index.as_uri())
+    assert done.returncode != 0
+    out = done.stdout
+    assert "pip could not install PyTorch" in out and "pip's last lines:" in out
+    log = Path(re.search(r"The whole output is in (\S+)", out)[1])
+    assert log.is_file() and "torch" in log.read_text()
+    assert len(out.splitlines()) < 60  # not pip's whole output
+    assert not (tmp_path / "venv").exists()  # the failed step was rolled back
+
+
 def test_weights_download_resume_hash_check_and_purge(tmp_path, weights_server):
     home = tmp_path / "home"
     home.mkdir()
