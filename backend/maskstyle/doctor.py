@@ -199,7 +199,7 @@ def check_backend(config: dict) -> list[Check]:
     try:
         with opener.open(url + "/v1/health", timeout=3) as response:
             version = json.loads(response.read()).get("version")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError):
         return [Check("OK", "backend", f"not running at {url} now: the GIMP plug-in starts it "
                       "when needed (or run 'maskstyle serve')")]
     token = os.environ.get("MASKSTYLE_TOKEN") or config.get("token", "")
