@@ -69,11 +69,23 @@ def test_result_layer_sits_on_the_selection_with_its_mask(content, style, mask):
 
 
 def test_same_seed_same_result_and_another_seed_differs(content, style, mask):
+    """Bit for bit at one thread count. The engine picks its threads by the machine's load
+    (engine/threads.py), and float sums in another order can round a pixel the other way:
+    at most a level of 255 on a few pixels, never a different picture."""
+    a = stylize(content, mask, style, StylizeOptions(seed=5, **QUICK)).image.astype(int)
+    b = stylize(content, mask, style, StylizeOptions(seed=5, **QUICK)).image.astype(int)
+    c = stylize(content, mask, style, StylizeOptions(seed=6, **QUICK)).image.astype(int)
+    assert np.abs(a - b).max() <= 1 and (a != b).any(axis=2).mean() < 0.005
+    assert np.abs(a - c).max() > 20
+
+
+def test_same_seed_is_bit_exact_at_a_fixed_thread_count(content, style, mask, monkeypatch):
+    from maskstyle.engine import threads
+
+    monkeypatch.setattr(threads, "threads_now", lambda: 1)
     a = stylize(content, mask, style, StylizeOptions(seed=5, **QUICK)).image
     b = stylize(content, mask, style, StylizeOptions(seed=5, **QUICK)).image
-    c = stylize(content, mask, style, StylizeOptions(seed=6, **QUICK)).image
     assert np.array_equal(a, b)
-    assert not np.array_equal(a, c)
 
 
 def test_strength_zero_returns_the_input(content, style, mask):
