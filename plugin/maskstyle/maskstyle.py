@@ -226,12 +226,15 @@ def _connect(progress):
 
 
 def _result_layers(client, op, params, files, progress, count=1):
-    """Run one job; the first `count` layers of its result."""
+    """Run one job; the first `count` layers of its result. The backend's warnings about
+    the result go to GIMP's message area."""
     result = client.run_job(op, params, files, on_progress=progress.job)
     layers = result.get("layers") or []
     if len(layers) < count:
         raise msclient.BackendError("The maskstyle backend finished but sent no result."
                                     if not layers else "The maskstyle backend sent too few result layers.")
+    for warning in (result.get("info") or {}).get("warnings") or []:
+        Gimp.message("Maskstyle: " + _sentence(warning[:1].upper() + warning[1:]))
     return layers[:count]
 
 

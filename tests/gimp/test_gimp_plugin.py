@@ -173,6 +173,18 @@ def test_select_subject_refine_replaces_the_selection(gimp, files, env, backend)
     assert np.array_equal(selected, _backend_mask(backend, report["before"], "refine", hint))
 
 
+def test_select_subject_person_without_the_model_says_so(gimp, files, env, backend):
+    """The backend here has no weights: 'person' falls back to the main subject, and the
+    artist is told in GIMP's message area, with the fix."""
+    report = _select_subject(gimp, files, env, None, "person", "replace")
+    call = report["calls"][0]
+    xfail_if_op_missing(call, "segment")
+    assert call["status"] == "success", call["message"]
+    assert selection_of(report["after"]).any()
+    assert "Maskstyle: The person model is not installed" in report["gimp_output"]
+    assert "maskstyle models install deeplabv3" in report["gimp_output"]
+
+
 def test_select_subject_intersects_with_the_selection(gimp, files, env, backend):
     left_half = {"kind": "rect", "x": 0, "y": 0, "w": SIZE // 2, "h": SIZE}
     report = _select_subject(gimp, files, env, left_half, "subject", "intersect")
