@@ -241,9 +241,9 @@ def synthesis_round(x: torch.Tensor, guide: torch.Tensor, banks: list[PatchBank]
     """One round: match the patches of `x` that touch the selection, then aggregate.
 
     Patches are compared on their pixels (plus `noise`) and on `guide`, the photo's
-    weighted lightness layout. `owner` (1, 1, H, W) holds, per pixel, the index of the region whose painting its
-    patches come from; `active` (1, 1, H, W) is where synthesis happens. Pixels that no
-    active patch covers keep their value.
+    weighted lightness layout. `owner` (1, 1, H, W) holds, per pixel, the index of the
+    region whose painting its patches come from; `active` (1, 1, H, W) is where synthesis
+    happens. Pixels that no active patch covers keep their value.
     """
     patch = banks[0].patch
     gap = gap_of(patch)
