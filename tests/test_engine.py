@@ -168,7 +168,8 @@ def test_patch_synthesis_paints_with_the_paintings_colours_and_keeps_the_shapes(
 
 @pytest.mark.parametrize("bad,message", [
     (dict(strength=1.5), "strength"), (dict(quality="ultra"), "quality"),
-    (dict(method="magic"), "method"), (dict(method="masked"), "method"), (dict(seed=-1), "seed")])
+    (dict(method="magic"), "method"), (dict(method="masked"), "method"), (dict(seed=-1), "seed"),
+    (dict(boundary_tv=50.0), "boundary_tv applies to the neural method only")])
 def test_bad_options_are_named(content, style, mask, bad, message):
     with pytest.raises(InputError, match=message):
         stylize(content, mask, style, StylizeOptions(**{**QUICK, **bad}))

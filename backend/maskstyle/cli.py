@@ -455,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how the result meets the original at the mask's edge")
     s.add_argument("--seam-width", type=int, help="the seam's band in pixels (default: 3%% of the crop)")
     s.add_argument("--boundary-tv", type=float, default=0.0,
-                   help="extra smoothing near region borders (seed 002), e.g. 50; 0 = off")
+                   help="with --method neural: extra smoothing near region borders "
+                        "(Tamir's boundary TV), e.g. 50; 0 = off")
     s.add_argument("--regions-method", choices=["masked", "surrogate"],
                    help="with --method neural: how regions share one optimisation (default: masked)")
     s.add_argument("--out", required=True, help="the full result image")

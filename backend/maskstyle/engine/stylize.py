@@ -1,24 +1,25 @@
-"""Masked neural style transfer on a selection (seeds 000, 001, 004).
+"""Style transfer on a selection: the selection's bounding box plus a context margin is
+worked on, never the whole canvas, and the result is blended back through the soft mask;
+where the mask is 0 the output pixel is the input pixel, bit for bit.
 
-The work happens on the selection's bounding box plus a context margin, never the
-whole canvas, from coarse to fine scales. Two methods:
-- `masked` (default, seed 000): one optimisation of the crop in which the style loss
-  uses Gram matrices of mask-weighted features, the mask carried to every layer
-  (seed 004), while the content loss holds the whole crop.
-- `composite` (seed 001): stylize the crop with the plain Gram loss, then composite.
-Either way the result is blended through the soft mask, and where the mask is 0 the
-output pixel is the input pixel, bit for bit.
+Two methods (`StylizeOptions.method`):
+- `patch` (the default): texture synthesis from the painting's own patches (Elad and
+  Milanfar 2017), in engine/patch_synthesis.py. Weight-free and fast.
+- `neural`: the crop's pixels are optimised, coarse to fine, against Gram matrices of
+  encoder features (Gatys et al. 2016) computed under the mask, the mask carried to every
+  layer (Wells, Wood and Xiao, "Localized Style Transfer With Semantic Segmentation";
+  Zhou, "Partial Style Transferring"), with content and total-variation losses.
 
-`stylize_regions` (seeds 002, 003) runs several (mask, style) regions, and optionally a
-`rest` style for what no mask covers, in one optimisation; `stylize` is its one-region
-case. Region methods:
-- `masked`: each region has its own masked style loss (its own Grams, its own mask
-  carried down the network); where soft masks overlap, their losses mix.
-- `surrogate` (seed 002, attempt 3): one style image assembled from the styles, each
-  pasted into its region, with one masked style loss and a content loss on it that ties
-  each region to its own style.
-Options add a TV loss weighted by closeness to region borders (seed 002, attempt 2) and a
-seam (engine/seams.py) for the edge between the result and the original.
+`stylize_regions` runs several (mask, style) regions, and optionally a `rest` style for
+what no mask covers, in one run; `stylize` is its one-region case. With `patch`, each
+region copies from its own painting. With `neural` (`regions_method`):
+- `masked`: each region has its own masked style loss; where soft masks overlap, their
+  losses mix;
+- `surrogate`: one style image assembled from the styles, each pasted into its region,
+  with one masked style loss and a content loss on it that ties each region to its own
+  style (Tamir, "A Smoother Segmentation-Based Style Transfer").
+Options add a TV loss weighted by closeness to region borders (Tamir's boundary smoothing)
+and a seam (engine/seams.py) for the edge between the result and the original.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class StylizeOptions:
     device: str | None = None
     regions_method: str = "masked"  # neural method's regions; see bench/regions_eval.py
     surrogate_content: float = 0.05  # the surrogate's content-loss weight, relative to the style's
-    boundary_tv: float = 0.0        # extra TV weight near region borders (seed 002); 0 = off
+    boundary_tv: float = 0.0        # extra TV weight near region borders (Tamir); 0 = off
     seam: str = "none"              # none | feather | graphcut, for the edge with the original
     seam_width: int | None = None   # band width in pixels; None: about 3% of the crop's side
 
@@ -103,6 +104,9 @@ class StylizeOptions:
         if self.regions_method not in REGION_METHODS:
             raise InputError(f"regions_method must be one of {', '.join(REGION_METHODS)}, "
                              f"not '{self.regions_method}'")
+        if self.boundary_tv > 0 and self.method != "neural":
+            raise InputError("boundary_tv applies to the neural method only; the patch method "
+                             "has no loss to smooth (use a seam for the edge with the original)")
         if self.regions_method != "masked" and self.method != "neural":
             raise InputError(f"regions_method '{self.regions_method}' applies to the neural method "
                              f"only; the patch method gives each region its own painting already")
@@ -450,7 +454,7 @@ def _masked_term(encoder, masks, styles, size, luminance, device, cache):
 
 
 def _surrogate_term(encoder, content, masks, styles, content_share):
-    """Seed 002's single shot: one masked style loss against the surrogate style image, plus
+    """Tamir's single shot: one masked style loss against the surrogate style image, plus
     a content loss on it (weighted by `content_share`) that keeps each region to its style."""
     surrogate, cover = surrogate_image(content, masks, styles)
     with torch.no_grad():
