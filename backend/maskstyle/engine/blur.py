@@ -1,4 +1,4 @@
-"""Portrait blur (seed 003): a lens-like disc blur of everything but the subject.
+"""Portrait blur (Relekar, Bassi and Kirtikar, "Style: Multi-Style Transferred Selfies"): a lens-like disc blur of everything but the subject.
 
 A plain blur of the whole image drags the subject's colours into the background around
 it (a halo). Here the background is blurred by normalized convolution: each output pixel

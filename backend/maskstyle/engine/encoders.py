@@ -8,7 +8,8 @@ Two encoders share one interface:
   download, so everything runs on a machine that has never fetched anything.
 
 `encoder(x)` returns {layer name: features}; `encoder.carry_mask(mask)` returns the mask
-at each layer's resolution, halved at pooling and smoothed at convolutions (seed 004).
+at each layer's resolution, halved at pooling and smoothed at convolutions (Zhou,
+"Partial Style Transferring and Feature Optimization for Style Transfer Network").
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Losses for masked style transfer (seed 000): masked Gram, content, total variation."""
+"""Losses for masked style transfer: masked Gram (Wells, Wood and Xiao, "Localized Style
+Transfer With Semantic Segmentation"), content, total variation (Gatys et al. 2016)."""
 
 from __future__ import annotations
 

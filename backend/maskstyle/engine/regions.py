@@ -1,5 +1,6 @@
 """Helpers for several regions in one image: their union, their layers' masks, the borders
-between them (for seed 002's boundary TV), and seed 002's surrogate style image."""
+between them (for the boundary TV), and the surrogate style image (both from Tamir, "A Smoother
+Segmentation-Based Style Transfer")."""
 
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ def cover_resize(style: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def surrogate_image(content: torch.Tensor, masks: list[torch.Tensor],
                     styles: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seed 002's surrogate style image: each style pasted into its region (soft masks mix),
+    """Tamir's surrogate style image: each style pasted into its region (soft masks mix),
     the content where no region is; and the regions' combined cover, (1, 1, H, W)."""
     size = tuple(content.shape[-2:])
     total = torch.stack(masks).sum(dim=0)

@@ -1,4 +1,5 @@
-"""The graph-cut seam's Markov random field (seed 000), over soft labels.
+"""The graph-cut seam's Markov random field (after the MRF border blending of Wells, Wood and
+Xiao, "Localized Style Transfer With Semantic Segmentation"), over soft labels.
 
 Each free pixel p gets an opacity a_p, one of `levels + 1` evenly spaced values from 0
 (original) to 1 (stylized). The blend is C = O + a (S - O), and the energy is
@@ -7,7 +8,7 @@ Each free pixel p gets an opacity a_p, one of `levels + 1` evenly spaced values 
     pairwise  w_pq * (|C_q - C_p|^2 + s * k_pq * (a_q - a_p)^2)
 
 over 8-connected neighbours (diagonals weigh 1/2). The pairwise term is the blend's contrast
-plus a smoothness cost scaled by seed 000's seam contrast k_pq = (|S-O|^2(p) + |S-O|^2(q)) / 2
+plus a smoothness cost scaled by Wells et al.'s seam contrast k_pq = (|S-O|^2(p) + |S-O|^2(q)) / 2
 (with a floor, MIN_STEP_COST), so an opacity step is cheap where the two images agree and
 dear where they differ. `ramp` is the feather: where the images differ evenly the answer
 is the feather. r2 is the mean |S - O|^2 over the free pixels, which makes u independent

@@ -5,7 +5,7 @@
   Where the two images differ by about the same everywhere, the seam adds gradient energy
   |S-O|^2 |grad a|^2, and a linear ramp makes that smallest (a smoothstep adds 1.2 times as
   much, and measured 7 to 10% more visible: bench/seam_eval.py).
-- `graphcut` (seed 000's MRF blending, engine/seam_mrf.py): each band pixel is labelled
+- `graphcut` (Wells, Wood and Xiao's MRF blending, engine/seam_mrf.py): each band pixel is labelled
   with one of 17 opacities, from original to stylized. The unary cost favours the nearer
   side (the feather's value); the pairwise cost is the contrast the blend leaves between
   neighbours, plus a smoothness cost that is cheap where the two images agree. Min-cuts
@@ -70,7 +70,7 @@ def feather(mask: np.ndarray, width: float) -> np.ndarray:
 def graphcut(stylized: np.ndarray, original: np.ndarray, mask: np.ndarray, width: float,
              unary_weight: float = UNARY_WEIGHT, smoothness: float = SMOOTHNESS,
              levels: int = LEVELS, check: Callable[[], None] | None = None) -> np.ndarray:
-    """The mask re-drawn inside the band by seed 000's MRF blending (engine/seam_mrf.py).
+    """The mask re-drawn inside the band by Wells, Wood and Xiao's MRF blending (engine/seam_mrf.py).
 
     Each band pixel is labelled with an opacity from original (0) to stylized (1); the
     labelling starts from the feather and moves where that lowers the blend's contrast.
