@@ -407,23 +407,22 @@ def _layout(image: torch.Tensor) -> torch.Tensor:
 
 def _match_region_bands(x, weights, paintings, owner):
     """`x` with each region's texture bands matched to its painting's (`match_bands`)."""
-    if len(paintings) == 1:
-        return match_bands(x, weights[0], paintings[0])
-    out = x.clone()
-    for index, (w, painting) in enumerate(zip(weights, paintings)):
-        own = owner == index
-        out = torch.where(own, match_bands(x, w * own, painting), out)
-    return out
+    return _per_region(x, weights, owner, lambda i, w: match_bands(x, w, paintings[i]))
 
 
 def _match_regions(x, weights, palettes, owner):
     """`x` with each region's colours moved to its painting's palette."""
-    if len(palettes) == 1:
-        return palettes[0].match(x, weights[0])
+    return _per_region(x, weights, owner, lambda i, w: palettes[i].match(x, w))
+
+
+def _per_region(x, weights, owner, match):
+    """`match(i, weight)` for each region i, each result kept where region i owns the pixel."""
+    if len(weights) == 1:
+        return match(0, weights[0])
     out = x.clone()
-    for index, (w, palette) in enumerate(zip(weights, palettes)):
+    for index, w in enumerate(weights):
         own = owner == index
-        out = torch.where(own, palette.match(x, w * own), out)
+        out = torch.where(own, match(index, w * own), out)
     return out
 
 
