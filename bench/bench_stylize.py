@@ -17,6 +17,7 @@ slowest takes at most N x one job alone (the N = 1 run).
     .venv/bin/python bench/bench_stylize.py --sizes 256 512 1024 --busy 1 2 3 --out /tmp/bench.md
     .venv/bin/python bench/bench_stylize.py --sizes 64 --qualities fast --busy 1 2 --busy-size 64
     .venv/bin/python bench/bench_stylize.py --sizes --busy 1 2 3 --skip-baseline   # busy check only, new engine
+    .venv/bin/python bench/bench_stylize.py --device cuda --method neural --skip-baseline  # the neural method on a GPU
 """
 
 from __future__ import annotations
@@ -75,12 +76,13 @@ def run_child(a) -> dict:
 
     content, mask, style = load_job(a.one_size, a.data, a.photo, a.painting)
     cuda = a.device.startswith("cuda")
-    opts = StylizeOptions(quality=a.one_quality, encoder="builtin", device=a.device)
+    method = {"method": a.one_method} if a.one_method else {}  # the old engine has no method option
+    opts = StylizeOptions(quality=a.one_quality, encoder="builtin", device=a.device, **method)
     k = 64 / max(content.shape[:2])  # warm-up on a 64-px copy of the job
     small = (max(1, round(content.shape[1] * k)), max(1, round(content.shape[0] * k)))
     stylize(cv2.resize(content, small, interpolation=cv2.INTER_AREA),
             cv2.resize(mask, small, interpolation=cv2.INTER_AREA), style,
-            StylizeOptions(quality="fast", encoder="builtin", device=a.device))
+            StylizeOptions(quality="fast", encoder="builtin", device=a.device, **method))
     if a.barrier:  # the busy check: start together once all jobs are warm
         print("ready", flush=True)
         sys.stdin.readline()
@@ -102,10 +104,10 @@ def run_child(a) -> dict:
             "maskstyle": maskstyle.__file__}
 
 
-def spawn(a, backend: Path, size: int, quality: str, barrier: bool = False) -> subprocess.Popen:
+def spawn(a, backend: Path, size: int, quality: str, barrier: bool = False, old: bool = False) -> subprocess.Popen:
     cmd = [sys.executable, __file__, "--one-size", str(size), "--one-quality", quality, "--data", str(a.data),
            "--photo", a.photo, "--painting", a.painting, "--device", a.device, "--repeats", str(a.repeats),
-           *(["--barrier"] if barrier else [])]
+           *(["--barrier"] if barrier else []), *([] if old else ["--one-method", a.method])]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(backend), os.environ.get("PYTHONPATH")])))
     return subprocess.Popen(cmd, stdin=subprocess.PIPE if barrier else None, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
@@ -137,7 +139,7 @@ def compare(a, engines: dict, report):
     report("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for size in a.sizes:
         for q in a.qualities:
-            r = {name: result(spawn(a, path, size, q)) for name, path in engines.items()}
+            r = {name: result(spawn(a, path, size, q, old=name == "old")) for name, path in engines.items()}
             old, new = r.get("old", {}), r["new"]
             if "error" in new or "error" in old:
                 report(f"| {size} | {q} | failed: {new.get('error') or old.get('error')} |")
@@ -164,7 +166,7 @@ def busy(a, engines: dict, report):
     for name, path in engines.items():
         single = None
         for n in sorted({1, *a.busy}):
-            procs = [spawn(a, path, a.busy_size, "fast", barrier=True) for _ in range(n)]
+            procs = [spawn(a, path, a.busy_size, "fast", barrier=True, old=name == "old") for _ in range(n)]
             for p in procs:  # wait until all are warm (or have failed)
                 while (line := p.stdout.readline()) and line.strip() != "ready":
                     pass
@@ -191,7 +193,10 @@ def main():
     ap.add_argument("--sizes", type=int, nargs="*", default=[256, 512, 1024])
     ap.add_argument("--qualities", nargs="+", default=["fast", "balanced"])
     ap.add_argument("--baseline", default="cd1cb62", help="git revision of the old engine")
+    ap.add_argument("--baseline-dir", type=Path,
+                    help="an old engine's backend/ folder to use instead of git archive --baseline")
     ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--method", default="patch", help="the new engine's stylize method (patch or neural)")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--busy", type=int, nargs="*", default=[], help="numbers of jobs at once, e.g. 1 2 3")
     ap.add_argument("--busy-size", type=int, default=256)
@@ -202,6 +207,7 @@ def main():
     ap.add_argument("--out", help="also write the tables to this file")
     ap.add_argument("--one-size", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--one-quality", help=argparse.SUPPRESS)
+    ap.add_argument("--one-method", help=argparse.SUPPRESS)
     ap.add_argument("--barrier", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one_size:
@@ -210,13 +216,16 @@ def main():
     report = Report(a.out)
     with tempfile.TemporaryDirectory(prefix="maskstyle-old-") as tmp:
         engines = {"new": REPO / "backend"}
-        if not a.skip_baseline:
+        if a.baseline_dir and not a.skip_baseline:
+            engines = {"old": a.baseline_dir.resolve(), **engines}
+        elif not a.skip_baseline:
             archive = subprocess.run(["git", "-C", str(REPO), "archive", a.baseline, "backend"],
                                      capture_output=True, check=True).stdout
             subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
             engines = {"old": Path(tmp) / "backend", **engines}
         report(f"device {a.device}; job {a.data / a.photo if a.data.is_dir() else 'synthetic (no data folder)'}; "
-               f"old engine {'skipped' if a.skip_baseline else a.baseline}; repeats {a.repeats}\n")
+               f"old engine {'skipped' if a.skip_baseline else a.baseline_dir or a.baseline}; "
+               f"new engine's method {a.method}; repeats {a.repeats}\n")
         if a.sizes:
             compare(a, engines, report)
         if a.busy:
