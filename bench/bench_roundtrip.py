@@ -12,19 +12,58 @@ download. `run_seconds` is the server's own time for the job; the rest is overhe
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import socket
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from server_process import Backend  # noqa: E402
+from maskstyle.client import Client
+from maskstyle.demo import brush_strokes
+from maskstyle.images import encode_png
 
-from maskstyle.client import Client  # noqa: E402
-from maskstyle.demo import brush_strokes  # noqa: E402
-from maskstyle.images import encode_png  # noqa: E402
+
+class Backend:
+    """`maskstyle serve` as a child process on a free loopback port, with its own config dir."""
+
+    def __init__(self, config_dir: Path, timeout: float = 60.0):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if k not in ("MASKSTYLE_URL", "MASKSTYLE_TOKEN")}
+        env["MASKSTYLE_CONFIG_DIR"] = str(config_dir)
+        self.log_path = config_dir / "backend.log"
+        self.log = self.log_path.open("w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "maskstyle.cli", "serve", "--port", str(port)],
+                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the backend exited: {self.log_path.read_text()}")
+            try:
+                urllib.request.urlopen(self.url + "/v1/health", timeout=1).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"the backend did not answer /v1/health in {timeout:.0f} s") from None
+                time.sleep(0.2)
+        self.token = json.loads((config_dir / "config.json").read_text())["token"]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
 
 
 def main():

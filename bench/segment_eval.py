@@ -26,13 +26,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "backend"))
+from maskstyle import models
+from maskstyle.errors import InputError
+from maskstyle.images import read_image, read_mask, write_png
+from maskstyle.engine.segment import segment
 
-from maskstyle import models  # noqa: E402
-from maskstyle.errors import InputError  # noqa: E402
-from maskstyle.images import read_image, read_mask, write_png  # noqa: E402
-from maskstyle.engine.segment import segment  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 HINT_PX = 10
 BOUNDARY_TOLERANCE = 0.008    # share of the diagonal (DAVIS)

@@ -1,7 +1,8 @@
 """installer/install.py, run as a user runs it: a subprocess into a temporary HOME.
 
 The runs reuse this interpreter's virtual environment (--venv sys.prefix), so nothing is
-downloaded from PyPI; weights come from a fake server on 127.0.0.1 with a test registry.
+downloaded from PyPI; weights come from a fake server on 127.0.0.1, named in a
+MASKSTYLE_MODELS_REGISTRY file.
 """
 
 from __future__ import annotations
@@ -305,14 +306,14 @@ def test_a_failed_pip_step_shows_its_tail_and_where_the_log_is(tmp_path):
 def test_weights_download_resume_hash_check_and_purge(tmp_path, weights_server):
     home = tmp_path / "home"
     home.mkdir()
-    registry = tmp_path / "registry.json"  # test-only override read by maskstyle.models
+    registry = tmp_path / "registry.json"  # other weight files, as a user's MASKSTYLE_MODELS_REGISTRY
     registry.write_text(json.dumps({
         "vgg19": {"filename": "vgg19-test.pth", "size": len(PAYLOAD), "size_tolerance": 0,
                   "sha256": hashlib.sha256(PAYLOAD).hexdigest()},
         "deeplabv3": {"filename": "deeplab-test.pth", "size": len(PAYLOAD), "size_tolerance": 0,
                       "sha256": "0" * 64},  # the served file will not match
     }))
-    env = user_env(home, MASKSTYLE_TEST_REGISTRY=str(registry))
+    env = user_env(home, MASKSTYLE_MODELS_REGISTRY=str(registry))
     models = home / ".local" / "share" / "maskstyle" / "models"
     vgg = ["--models", "vgg19", "--weights-url", f"vgg19={weights_server.url}/vgg19.pth"]
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import http.server
+import json
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -163,3 +168,81 @@ def test_download_with_wrong_hash_leaves_nothing(monkeypatch, tmp_path):
     finally:
         server.close()
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------ MASKSTYLE_MODELS_REGISTRY: a mirror, other files
+
+def test_a_registry_file_changes_the_fields_it_names(tmp_path):
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps({"vgg19": {"url": "https://mirror.example/vgg19.pth",
+                                          "filename": "vgg19-own.pth", "sha256": "AB" * 32,
+                                          "size": 1234, "size_tolerance": 0}}))
+    registry = models.with_overrides(models.REGISTRY, path)
+    w = registry["vgg19"]
+    assert (w.url, w.filename, w.sha256, w.size, w.size_tolerance) == (
+        "https://mirror.example/vgg19.pth", "vgg19-own.pth", "AB" * 32, 1234, 0)
+    assert w.purpose == models.REGISTRY["vgg19"].purpose
+    assert registry["deeplabv3"] == models.REGISTRY["deeplabv3"]
+    assert models.REGISTRY["vgg19"].filename == "vgg19-dcbb9e9d.pth"  # the built-in one is untouched
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("{not json", "is not valid JSON"),
+    ('["vgg19"]', "must hold a JSON object"),
+    ('{"vgg16": {"url": "https://x/y.pth"}}', "unknown model 'vgg16'; known: vgg19, deeplabv3"),
+    ('{"vgg19": "https://x/y.pth"}', "must give 'vgg19' an object of fields"),
+    ('{"vgg19": {"purpose": "x"}}', "bad 'vgg19.purpose': only url, filename, sha256, size"),
+    ('{"vgg19": {"url": "ftp://x/y.pth"}}', "bad 'vgg19.url': expected an http://, https:// or file: URL"),
+    ('{"vgg19": {"filename": "../../etc/x.pth"}}', "bad 'vgg19.filename': expected a plain file name"),
+    ('{"vgg19": {"sha256": "xyz"}}', "bad 'vgg19.sha256': expected the SHA-256 in hex"),
+    ('{"vgg19": {"size": "12"}}', "bad 'vgg19.size': expected a whole number of bytes above 0"),
+    ('{"vgg19": {"size_tolerance": -1}}', "bad 'vgg19.size_tolerance': expected a whole number"),
+])
+def test_a_malformed_registry_file_is_a_clear_error(tmp_path, content, problem):
+    path = tmp_path / "registry.json"
+    path.write_text(content)
+    with pytest.raises(ModelError) as info:
+        models.with_overrides(models.REGISTRY, path)
+    assert str(info.value).startswith(f"the models registry file {path} (from MASKSTYLE_MODELS_REGISTRY) ")
+    assert problem in str(info.value)
+
+
+def test_a_missing_registry_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match=r"registry file .*missing\.json .*cannot be read"):
+        models.with_overrides(models.REGISTRY, tmp_path / "missing.json")
+
+
+def _maskstyle(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "maskstyle.cli", *args], env=env, text=True,
+                          capture_output=True, timeout=120)
+
+
+def test_models_install_downloads_from_the_mirror_a_registry_file_names(tmp_path):
+    """As a user behind a firewall sets it up: no --url, the mirror comes from the file."""
+    payload = b"weights from the mirror" * 100
+    server = _Server(payload)
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"vgg19": {"url": server.url, "filename": "vgg19-mirror.pth",
+                                              "sha256": hashlib.sha256(payload).hexdigest(),
+                                              "size": len(payload), "size_tolerance": 0}}))
+    env = {**os.environ, "MASKSTYLE_MODELS_DIR": str(tmp_path / "models"),
+           "MASKSTYLE_MODELS_REGISTRY": str(registry)}
+    try:
+        done = _maskstyle("models", "install", "vgg19", env=env)
+    finally:
+        server.close()
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "models" / "vgg19-mirror.pth").read_bytes() == payload
+    assert server.requests == [None]  # one plain GET, to the mirror
+
+    registry.write_text('{"vgg19": {"size": "big"}}')
+    done = _maskstyle("models", "list", env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"maskstyle: error: the models registry file {registry} "
+                                  "(from MASKSTYLE_MODELS_REGISTRY) has a bad 'vgg19.size'")
+
+
+def test_models_help_documents_the_registry_file():
+    done = _maskstyle("models", "--help", env=dict(os.environ))
+    assert done.returncode == 0 and "MASKSTYLE_MODELS_REGISTRY" in done.stdout
+    assert "docs/models.md" in done.stdout

@@ -544,7 +544,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     v.set_defaults(func=cmd_serve)
 
-    m = sub.add_parser("models", help="list, install or verify model weights")
+    m = sub.add_parser("models", help="list, install or verify model weights",
+                       epilog="MASKSTYLE_MODELS_REGISTRY names a JSON file that changes where "
+                              "weights come from and what they must match, e.g. "
+                              '{"vgg19": {"url": "https://mirror.example/vgg19.pth"}} for a mirror; '
+                              "fields: url, filename, sha256, size, size_tolerance (docs/models.md).")
     m.add_argument("action", choices=["list", "install", "verify"])
     m.add_argument("names", nargs="*", help="models (default: all)")
     m.add_argument("--url", help="download from this URL instead of the official one")

@@ -5,6 +5,10 @@ with `torch.load(weights_only=True)`. Request data never names a weight file.
 
 torchvision publishes its files with the first 8 hex digits of their SHA-256 in the
 name (the same check torch.hub makes); where the full digest is known it is used.
+
+A user can change an entry's url, filename, sha256 and size with a JSON file named by
+MASKSTYLE_MODELS_REGISTRY (read when this module is imported; docs/models.md): a mirror behind
+a firewall, or other weight files. The weights still go in the models dir and pass the check.
 """
 
 from __future__ import annotations
@@ -60,17 +64,62 @@ REGISTRY: dict[str, WeightFile] = {
 }
 
 
-def _apply_test_registry() -> None:
-    """Tests only: MASKSTYLE_TEST_REGISTRY names a JSON file {name: {field: value}} that
-    replaces fields of existing entries (e.g. a small test file's size and SHA-256), so that
-    tests in other processes (the installer's) can download from a fake loopback server."""
-    path = os.environ.get("MASKSTYLE_TEST_REGISTRY")
-    if path:
-        for name, fields in json.loads(Path(path).read_text()).items():
-            REGISTRY[name] = dataclasses.replace(REGISTRY[name], **fields)
+REGISTRY_ENV = "MASKSTYLE_MODELS_REGISTRY"
+OVERRIDABLE = ("url", "filename", "sha256", "size", "size_tolerance")
 
 
-_apply_test_registry()
+def with_overrides(registry: dict[str, WeightFile], path: Path) -> dict[str, WeightFile]:
+    """`registry` with the entries of a JSON file applied: {name: {field: value}}.
+
+    For a mirror behind a firewall ({"vgg19": {"url": ...}}), or for other weight files than
+    torchvision's (a new filename, sha256 and size). Only the fields in OVERRIDABLE can change;
+    a malformed file is a ModelError that names the file and what is wrong with it.
+    """
+    def bad(problem: str) -> ModelError:
+        return ModelError(f"the models registry file {path} (from {REGISTRY_ENV}) {problem}")
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise bad(f"cannot be read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise bad(f"is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise bad('must hold a JSON object, e.g. {"vgg19": {"url": "https://mirror/vgg19.pth"}}')
+    result = dict(registry)
+    for name, fields in data.items():
+        if name not in registry:
+            raise bad(f"names an unknown model '{name}'; known: {', '.join(registry)}")
+        if not isinstance(fields, dict):
+            raise bad(f"must give '{name}' an object of fields ({', '.join(OVERRIDABLE)})")
+        for key, value in fields.items():
+            problem = _field_problem(key, value)
+            if problem:
+                raise bad(f"has a bad '{name}.{key}': {problem}")
+        result[name] = dataclasses.replace(registry[name], **fields)
+    return result
+
+
+def _field_problem(key: str, value) -> str | None:
+    if key not in OVERRIDABLE:
+        return f"only {', '.join(OVERRIDABLE)} can be set"
+    if key in ("size", "size_tolerance"):
+        if not isinstance(value, int) or isinstance(value, bool) or value < (1 if key == "size" else 0):
+            return f"expected a whole number of bytes{' above 0' if key == 'size' else ''}, not {value!r}"
+        return None
+    if not isinstance(value, str) or not value:
+        return f"expected a non-empty string, not {value!r}"
+    if key == "url" and not value.startswith(("https://", "http://", "file:")):
+        return f"expected an http://, https:// or file: URL, not {value!r}"
+    if key == "filename" and (value in (".", "..") or any(c in value for c in "/\\\0")):
+        return f"expected a plain file name (the file goes in the models dir), not {value!r}"
+    if key == "sha256" and not (8 <= len(value) <= 64 and all(c in "0123456789abcdefABCDEF" for c in value)):
+        return f"expected the SHA-256 in hex (8 to 64 digits), not {value!r}"
+    return None
+
+
+if os.environ.get(REGISTRY_ENV):
+    REGISTRY = with_overrides(REGISTRY, Path(os.environ[REGISTRY_ENV]))
 
 
 def entry(name: str) -> WeightFile:

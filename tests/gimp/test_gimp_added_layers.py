@@ -1,4 +1,6 @@
-"""Several selected layers, a seam, Stylize Regions and Portrait Blur in a real GIMP 3, against the real backend.
+"""The layers each procedure adds, in a real GIMP 3 against the real backend: one per selected
+layer (Stylize Selection, Harmonize Layer), a seam's mask, Stylize Regions' group, Portrait Blur's
+layer; each run in one undo group, and a failure or bad arguments changing nothing.
 
 Every scenario here runs in one GIMP start-up (the `reports` fixture); each test reads its own.
 A "recorded" scenario runs the procedure's own code inside GIMP's Python with the image's
