@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import re
-import secrets
 import shlex
 import shutil
 import socket
@@ -30,10 +29,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-APP = "maskstyle"
 REPO = Path(__file__).resolve().parent.parent
+# The wire package is the installer's too: where things live, the config's schema, the client.
+sys.path.insert(0, str(REPO / "wire"))
+from maskstyle_wire import client as wire_client  # noqa: E402
+from maskstyle_wire import png, settings  # noqa: E402
+from maskstyle_wire.errors import BackendError  # noqa: E402
+from maskstyle_wire.settings import PLUGIN_ENTRY, data_dir, plugin_layout  # noqa: E402
+
 PLUGIN_SOURCE = REPO / "plugin" / "maskstyle"
-PLUGIN_ENTRY = "maskstyle.py"  # GIMP runs plug-ins/maskstyle/maskstyle.py
 MANIFEST_NAME = "install-manifest.json"
 INCOMPLETE_MARK = ".maskstyle-incomplete"  # in a venv this installer is still creating
 PIP_TAIL = 12  # lines of pip's log shown when it fails
@@ -60,40 +64,8 @@ def quoted(cmd) -> str:
 
 # ---------------------------------------------------------------- where things live
 
-def _env_dir(name: str, default: Path) -> Path:
-    value = os.environ.get(name, "").strip()
-    return Path(value) if value else default
-
-
-def data_dir() -> Path:
-    """The same folder as maskstyle.paths.data_dir() (platformdirs' user data dir)."""
-    if os.environ.get("MASKSTYLE_DATA_DIR"):
-        return Path(os.environ["MASKSTYLE_DATA_DIR"])
-    home = Path.home()
-    if sys.platform.startswith("win"):
-        return _env_dir("LOCALAPPDATA", home / "AppData" / "Local") / APP / APP
-    if sys.platform == "darwin":
-        return home / "Library" / "Application Support" / APP
-    return _env_dir("XDG_DATA_HOME", home / ".local" / "share") / APP
-
-
 def manifest_path() -> Path:
     return data_dir() / MANIFEST_NAME
-
-
-def gimp_profile_candidates() -> list[tuple[str, Path]]:
-    """Where GIMP 3 keeps its profile, on every platform (maskstyle.doctor has the same list)."""
-    home = Path.home()
-    found = []
-    if os.environ.get("GIMP3_DIRECTORY"):
-        found.append(("GIMP3_DIRECTORY", Path(os.environ["GIMP3_DIRECTORY"])))
-    found += [
-        ("Linux", _env_dir("XDG_CONFIG_HOME", home / ".config") / "GIMP" / "3.0"),
-        ("Flatpak", home / ".var" / "app" / "org.gimp.GIMP" / "config" / "GIMP" / "3.0"),
-        ("macOS", home / "Library" / "Application Support" / "GIMP" / "3.0"),
-        ("Windows", _env_dir("APPDATA", home / "AppData" / "Roaming") / "GIMP" / "3.0"),
-    ]
-    return found
 
 
 def venv_python(venv: Path) -> Path:
@@ -113,27 +85,11 @@ def project_version() -> str:
     return match.group(1)
 
 
-def plugin_files() -> list[Path]:
-    files = sorted(p for p in PLUGIN_SOURCE.iterdir() if p.is_file() and p.suffix != ".pyc")
-    if not any(p.name == PLUGIN_ENTRY for p in files):
+def plugin_files() -> list[tuple[Path, str]]:
+    files = plugin_layout(REPO)
+    if not any(name == PLUGIN_ENTRY for _, name in files):
         raise InstallError(f"the plug-in folder {PLUGIN_SOURCE} has no {PLUGIN_ENTRY}")
     return files
-
-
-def load_plugin_module(name: str):
-    """Import a helper of the plug-in (msclient, pngpack) from the clone, by path.
-
-    By path, not through sys.path: the folder's maskstyle.py would hide the backend package."""
-    spec = importlib.util.spec_from_file_location(f"maskstyle_plugin_{name}", PLUGIN_SOURCE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
-    dont_write = sys.dont_write_bytecode
-    sys.dont_write_bytecode = True  # leave no __pycache__ in the clone's plug-in folder
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.dont_write_bytecode = dont_write
-    return module
 
 
 def rmdir_if_empty(path: Path) -> None:
@@ -423,7 +379,7 @@ class Installer:
         elif not (isinstance(port, int) and 0 < port < 65536):
             config["port"] = free_port()
         if not (isinstance(existing.get("token"), str) and len(existing["token"]) >= 16):
-            config["token"] = secrets.token_hex(24)
+            config["token"] = settings.new_token()
         config["backend_command"] = [str(self.python), "-m", "maskstyle.cli", "serve"]
         mode_ok = os.name == "nt" or (path.is_file() and path.stat().st_mode & 0o777 == 0o600)
         if config == existing and mode_ok:
@@ -441,7 +397,7 @@ class Installer:
                 f"{'kept the existing ' + ' and '.join(kept) if kept else 'a new random token'}, "
                 f"backend command {quoted(config['backend_command'])}")
         self.manifest.add("config_files", path)
-        seen = load_plugin_module("msclient").load_settings().config_path
+        seen = settings.load_settings().config_path
         if seen != path:
             self.warn(f"the plug-in would read its settings from {seen}, not {path}; set "
                       f"MASKSTYLE_CONFIG_DIR={path.parent} for GIMP")
@@ -453,7 +409,7 @@ class Installer:
             profiles = [Path(p).expanduser().absolute() for p in self.args.gimp_profile]
             say("GIMP profiles given with --gimp-profile: " + ", ".join(map(str, profiles)))
         else:
-            candidates = gimp_profile_candidates()
+            candidates = settings.gimp_profiles()
             profiles = list(dict.fromkeys(path for _, path in candidates if path.is_dir()))
             for kind, path in candidates:
                 say(f"{'found    ' if path.is_dir() else 'not found'} {kind:<8} {path}")
@@ -482,9 +438,10 @@ class Installer:
             return
         staged = Path(tempfile.mkdtemp(prefix=".maskstyle-new-", dir=plug_ins))
         undo.append(lambda: shutil.rmtree(staged, ignore_errors=True))
-        for source in files:
-            shutil.copyfile(source, staged / source.name)
-            os.chmod(staged / source.name, plugin_mode(source))
+        for source, name in files:
+            (staged / name).parent.mkdir(mode=0o755, exist_ok=True)
+            shutil.copyfile(source, staged / name)
+            os.chmod(staged / name, plugin_mode(name))
         os.chmod(staged, 0o755)
         self.manifest.add("plugins", target)
         if target.exists():
@@ -494,41 +451,41 @@ class Installer:
             undo.append(lambda: old.exists() and old.rename(target))
         staged.rename(target)
         undo.append(lambda: shutil.rmtree(target, ignore_errors=True))
-        say(f"wrote {target}: {', '.join(f.name for f in files)} ({PLUGIN_ENTRY} executable)")
+        say(f"wrote {target}: {', '.join(name for _, name in files)} ({PLUGIN_ENTRY} executable)")
 
     # -- 5. self-check
 
     def self_check(self, undo: list) -> None:
-        msclient = load_plugin_module("msclient")
         try:
-            settings = msclient.load_settings()
-        except msclient.BackendError as exc:
+            found = settings.load_settings()
+        except BackendError as exc:
             raise InstallError(str(exc)) from None
-        client = msclient.Client.from_settings(settings)
+        client = wire_client.Client.from_settings(found)
         process = None
         try:
             version = client.health()["version"]
-            say(f"a backend is already running at {settings.url} (maskstyle {version}): checking with it")
+            say(f"a backend is already running at {found.url} (maskstyle {version}): checking with it")
             if version != project_version():
                 self.warn(f"the running backend is maskstyle {version}; restart it to use {project_version()}")
-        except msclient.BackendError:
-            say(f"starting the backend on port {settings.url.rsplit(':', 1)[-1]}: "
-                f"{quoted(settings.backend_command)}")
+        except BackendError:
+            say(f"starting the backend on port {found.url.rsplit(':', 1)[-1]}: "
+                f"{quoted(found.backend_command)}")
             started = time.monotonic()
             try:
-                client = msclient.start_backend(settings, timeout=240)
-            except msclient.BackendError as exc:
+                client = wire_client.start_backend(found, timeout=240)
+            except BackendError as exc:
                 raise InstallError(f"{exc}{self.backend_log_tail()}") from None
             process = client.process
             say(f"the backend answered after {time.monotonic() - started:.1f} s")
         try:
             started = time.monotonic()
-            result, layer = stylize_sample(client, load_plugin_module("pngpack"))
+            client.check_contract()
+            result, layer = stylize_sample(client)
             method = (result.get("info") or {}).get("method", "?")
             say(f"stylize job OK in {time.monotonic() - started:.1f} s: device {result['device']}, "
                 f"method {method}, encoder {result['encoder']}, "
                 f"layer '{layer['name']}' {layer['width']}x{layer['height']}")
-        except msclient.BackendError as exc:
+        except BackendError as exc:
             raise InstallError(f"the stylize job failed: {exc}{self.backend_log_tail()}") from None
         finally:
             if process is not None:
@@ -655,27 +612,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def plugin_mode(source: Path) -> int:
-    return 0o755 if source.name == PLUGIN_ENTRY else 0o644
+def plugin_mode(name: str) -> int:
+    return 0o755 if name == PLUGIN_ENTRY else 0o644
 
 
-def plugin_matches(target: Path, files: list[Path]) -> bool:
+def plugin_matches(target: Path, files: list[tuple[Path, str]]) -> bool:
     """True when target already holds exactly these files, with the right modes."""
     if not target.is_dir():
         return False
-    present = {p.name for p in target.iterdir() if p.name != "__pycache__"}
-    if present != {f.name for f in files}:
+    present = {p.relative_to(target).as_posix() for p in target.rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts}
+    if present != {name for _, name in files}:
         return False
-    for source in files:
-        copy = target / source.name
+    for source, name in files:
+        copy = target / name
         if copy.read_bytes() != source.read_bytes():
             return False
-        if os.name != "nt" and copy.stat().st_mode & 0o777 != plugin_mode(source):
+        if os.name != "nt" and copy.stat().st_mode & 0o777 != plugin_mode(name):
             return False
     return True
 
 
-def stylize_sample(client, pngpack) -> tuple[dict, dict]:
+def stylize_sample(client) -> tuple[dict, dict]:
     """A tiny stylize job (generated 40x32 image, 2 iterations); returns (result, first layer)."""
     width, height = 40, 32
     image = bytes(v for y in range(height) for x in range(width)
@@ -684,13 +642,13 @@ def stylize_sample(client, pngpack) -> tuple[dict, dict]:
                  for y in range(height) for x in range(width))
     style = bytes(v for y in range(16) for x in range(16)
                   for v in ((30, 60, 200) if (x + y) // 4 % 2 else (240, 210, 40)))
-    files = {"image": ("image.png", "image/png", pngpack.encode(image, width, height, 3)),
-             "mask": ("mask.png", "image/png", pngpack.encode(mask, width, height, 1)),
-             "style": ("style.png", "image/png", pngpack.encode(style, 16, 16, 3))}
+    files = {"image": wire_client.png_part("image", png.encode(image, width, height, 3)),
+             "mask": wire_client.png_part("mask", png.encode(mask, width, height, 1)),
+             "style": wire_client.png_part("style", png.encode(style, 16, 16, 3))}
     params = {"quality": "fast", "iterations": 2, "max_side": 48, "seed": 0}
     result = client.run_job("stylize", params, files)
     layer = result["layers"][0]
-    w, h, _, _ = pngpack.decode(client.fetch(layer["url"]))
+    w, h, _, _ = png.decode(client.fetch(layer["url"]))
     if (w, h) != (layer["width"], layer["height"]):
         raise InstallError(f"the result layer is {w}x{h}, but the backend said "
                            f"{layer['width']}x{layer['height']}")

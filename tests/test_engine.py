@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from maskstyle_wire import contract
 
 from maskstyle.engine.encoders import BuiltinEncoder
 from maskstyle.engine.losses import gram, masked_gram
-from maskstyle.engine.stylize import StylizeOptions, stylize
+from maskstyle.engine.patch_synthesis import PLANS
+from maskstyle.engine.stylize import PRESETS, StylizeOptions, stylize, stylize_regions
+from maskstyle.engine.tensors import working_size
 from maskstyle.errors import Cancelled, InputError
 
 QUICK = dict(quality="fast", iterations=3, max_side=48, encoder="builtin")
@@ -95,7 +98,7 @@ def test_strength_zero_returns_the_input(content, style, mask):
 
 def test_preserve_color_keeps_the_original_chroma(content, style, mask):
     from maskstyle.engine.color import rgb_to_ycbcr
-    from maskstyle.engine.stylize import to_tensor
+    from maskstyle.engine.tensors import to_tensor
 
     result = stylize(content, mask, style, StylizeOptions(preserve_color=True, **QUICK))
     inside = torch.from_numpy(mask == 255)
@@ -169,10 +172,47 @@ def test_patch_synthesis_paints_with_the_paintings_colours_and_keeps_the_shapes(
 @pytest.mark.parametrize("bad,message", [
     (dict(strength=1.5), "strength"), (dict(quality="ultra"), "quality"),
     (dict(method="magic"), "method"), (dict(method="masked"), "method"), (dict(seed=-1), "seed"),
-    (dict(boundary_tv=50.0), "boundary_tv applies to the neural method only")])
+    (dict(boundary_tv=50.0), "boundary_tv applies to the neural method only"),
+    (dict(encoder="resnet"), "encoder must be one of"), (dict(optimizer="sgd"), "optimizer"),
+    (dict(iterations="many"), "iterations must be a whole number")])
 def test_bad_options_are_named(content, style, mask, bad, message):
     with pytest.raises(InputError, match=message):
         stylize(content, mask, style, StylizeOptions(**{**QUICK, **bad}))
+
+
+@pytest.mark.parametrize("name, highest", [("iterations", contract.MAX_ITERATIONS),
+                                           ("max_side", contract.MAX_SIDE)])
+def test_option_limits_are_the_contracts(name, highest):
+    StylizeOptions(**{**QUICK, name: highest}).validate()
+    with pytest.raises(InputError, match=f"{name} must be between .* and {highest}, not {highest + 1}"):
+        StylizeOptions(**{**QUICK, name: highest + 1}).validate()
+
+
+def test_options_are_converted_by_the_contract():
+    options = StylizeOptions(**{**QUICK, "iterations": 3.0, "strength": 1})
+    options.validate()
+    assert options.iterations == 3 and isinstance(options.iterations, int)
+    assert options.strength == 1.0 and isinstance(options.strength, float)
+
+
+def test_quality_presets_are_the_contracts_qualities():
+    qualities = set(contract.choice_values("stylize", "quality"))
+    assert set(PRESETS) == set(PLANS) == qualities
+
+
+def test_more_regions_than_the_contract_allows_are_refused(content, style, mask):
+    regions = [(mask, style)] * (contract.MAX_REGIONS + 1)
+    with pytest.raises(InputError, match=f"at most {contract.MAX_REGIONS} regions"):
+        stylize_regions(content, regions, options=StylizeOptions(**QUICK))
+
+
+@pytest.mark.parametrize("shape, longest, expected", [
+    ((400, 200), 100, (100, 50)),      # shrunk to fit
+    ((40, 20), 100, (40, 32)),         # never above the crop's own size, never below MIN_SIDE
+    ((10, 10), 100, (32, 32)),         # a tiny crop still gets MIN_SIDE
+])
+def test_working_size(shape, longest, expected):
+    assert working_size(*shape, longest) == expected
 
 
 def test_mask_of_another_size_and_empty_mask_are_refused(content, style, mask):

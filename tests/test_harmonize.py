@@ -93,6 +93,8 @@ def test_strength_zero_returns_the_input(mode):
     (dict(strength=-0.1), "strength must be between 0 and 1"),
     (dict(mask=np.full((64, 64), 255, np.uint8)), "no background"),
     (dict(quality="ultra"), "quality must be one of"),
+    (dict(seed=-1), "seed must be between"),
+    (dict(mode="painterly", iterations=2001), "iterations must be between 1 and 2000, not 2001"),
 ])
 def test_bad_input_gets_a_one_line_reason(kwargs, words):
     image, mask = composite(64, 64)

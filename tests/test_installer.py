@@ -25,11 +25,12 @@ REPO = Path(__file__).resolve().parents[1]
 INSTALLER = REPO / "installer" / "install.py"
 PLUGIN_SOURCE = REPO / "plugin" / "maskstyle"
 VENV = Path(sys.prefix)
-PROFILE_LAYOUTS = {
-    "Linux": ".config/GIMP/3.0",
-    "Flatpak": ".var/app/org.gimp.GIMP/config/GIMP/3.0",
-    "macOS": "Library/Application Support/GIMP/3.0",
-    "Windows": "AppData/Roaming/GIMP/3.0",
+PROFILE_LAYOUTS = {  # keyed by the installer's and doctor's labels
+    "Linux 3.0": ".config/GIMP/3.0",
+    "Linux 3.2": ".config/GIMP/3.2",
+    "Flatpak 3.0": ".var/app/org.gimp.GIMP/config/GIMP/3.0",
+    "macOS 3.0": "Library/Application Support/GIMP/3.0",
+    "Windows 3.0": "AppData/Roaming/GIMP/3.0",
 }
 PAYLOAD = bytes(range(256)) * 1200  # the "weights" the fake server sends (307,200 bytes)
 CUT_AT = 100_000
@@ -83,11 +84,14 @@ def assert_ok(done: subprocess.CompletedProcess) -> str:
 
 
 def assert_plugin_installed(profile: Path) -> None:
+    """The GIMP front-end's files, and the wire package beside them, copied exactly."""
     target = profile / "plug-ins" / "maskstyle"
-    sources = sorted(p.name for p in PLUGIN_SOURCE.iterdir() if p.is_file() and p.suffix != ".pyc")
-    assert sorted(p.name for p in target.iterdir()) == sources
-    for name in sources:
-        assert (target / name).read_bytes() == (PLUGIN_SOURCE / name).read_bytes()
+    sources = {p.name: p for p in PLUGIN_SOURCE.glob("*.py")}
+    sources.update({f"maskstyle_wire/{p.name}": p for p in (REPO / "wire" / "maskstyle_wire").glob("*.py")})
+    installed = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()}
+    assert installed == set(sources)
+    for name, source in sources.items():
+        assert (target / name).read_bytes() == source.read_bytes()
     entry = target / "maskstyle.py"
     assert entry.stat().st_mode & 0o777 == 0o755 and os.access(entry, os.X_OK)
 
@@ -97,7 +101,7 @@ def assert_plugin_installed(profile: Path) -> None:
 def test_install_registers_every_profile_is_idempotent_and_uninstall_restores_home(tmp_path):
     home = tmp_path / "home"
     profiles = make_profiles(home)
-    other = profiles["Linux"] / "plug-ins" / "other" / "other.py"  # someone else's plug-in
+    other = profiles["Linux 3.0"] / "plug-ins" / "other" / "other.py"  # someone else's plug-in
     other.parent.mkdir(parents=True)
     other.write_text("print('other')\n")
     before = snapshot(home, dir_times=False)
@@ -105,7 +109,7 @@ def test_install_registers_every_profile_is_idempotent_and_uninstall_restores_ho
     out = assert_ok(quick_install(home, "--no-download"))
     assert "skipping downloads (--no-download)" in out
     for name, profile in profiles.items():
-        assert re.search(rf"found\s+{name}\s", out)
+        assert re.search(rf"found\s+{re.escape(name)}\s", out)
         assert_plugin_installed(profile)
     config = json.loads(config_file(home).read_text())
     assert config_file(home).stat().st_mode & 0o777 == 0o600
@@ -122,7 +126,7 @@ def test_install_registers_every_profile_is_idempotent_and_uninstall_restores_ho
                             capture_output=True, text=True, timeout=120)
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     for name in profiles:
-        assert re.search(rf"^OK\s+GIMP {name}\s+registered", doctor.stdout, re.M), doctor.stdout
+        assert re.search(rf"^OK\s+GIMP {re.escape(name)}\s+registered", doctor.stdout, re.M), doctor.stdout
     assert re.search(r"^OK\s+config\s+.*mode 0600", doctor.stdout, re.M)
     assert re.search(r"^OK\s+backend\s+not running .* now: the GIMP plug-in starts it", doctor.stdout, re.M)
 
@@ -172,28 +176,28 @@ def test_no_profile_found_says_how_to_pass_one_and_gimp_profile_is_used(tmp_path
 
 def test_a_failed_plugin_step_rolls_back_and_a_rerun_resumes(tmp_path):
     home = tmp_path / "home"
-    profiles = make_profiles(home, {k: PROFILE_LAYOUTS[k] for k in ("Linux", "macOS")})
-    old = profiles["Linux"] / "plug-ins" / "maskstyle"
+    profiles = make_profiles(home, {k: PROFILE_LAYOUTS[k] for k in ("Linux 3.0", "macOS 3.0")})
+    old = profiles["Linux 3.0"] / "plug-ins" / "maskstyle"
     old.mkdir(parents=True)
     (old / "maskstyle.py").write_text("# an older version\n")
     (old / "stale.py").write_text("# gone in the new version\n")
-    blocker = profiles["macOS"] / "plug-ins"
+    blocker = profiles["macOS 3.0"] / "plug-ins"
     blocker.write_text("not a folder")  # the step fails on the second profile
 
     done = quick_install(home, "--no-download")
     assert done.returncode == 1 and "FAILED: [4/4] GIMP 3 plug-in" in done.stdout
     assert "rolling back" in done.stdout
     assert (old / "maskstyle.py").read_text() == "# an older version\n"  # the old copy is back
-    assert sorted(p.name for p in (profiles["Linux"] / "plug-ins").iterdir()) == ["maskstyle"]
+    assert sorted(p.name for p in (profiles["Linux 3.0"] / "plug-ins").iterdir()) == ["maskstyle"]
     assert config_file(home).is_file()  # an earlier step: kept
 
     blocker.unlink()
-    (profiles["Linux"] / "plug-ins" / ".maskstyle-new-killed").mkdir()  # as a killed run leaves it
+    (profiles["Linux 3.0"] / "plug-ins" / ".maskstyle-new-killed").mkdir()  # as a killed run leaves it
     out = assert_ok(quick_install(home, "--no-download"))
     assert "config.json: already up to date" in out  # resumed
     for profile in profiles.values():
         assert_plugin_installed(profile)
-    assert sorted(p.name for p in (profiles["Linux"] / "plug-ins").iterdir()) == ["maskstyle"]
+    assert sorted(p.name for p in (profiles["Linux 3.0"] / "plug-ins").iterdir()) == ["maskstyle"]
 
 
 def test_a_failed_venv_creation_is_rolled_back(tmp_path):
@@ -289,7 +293,7 @@ def test_torch_build_choice_and_its_fallback(weights_server):
 def test_a_failed_pip_step_shows_its_tail_and_where_the_log_is(tmp_path):
     """pip's hundreds of lines go to a log; a failure quotes its last lines and the path."""
     home = tmp_path / "home"
-    make_profiles(home, {"Linux": PROFILE_LAYOUTS["Linux"]})
+    make_profiles(home, {"Linux 3.0": PROFILE_LAYOUTS["Linux 3.0"]})
     empty_index = tmp_path / "no-packages"
     empty_index.mkdir()
     done = install(home, "--venv", str(tmp_path / "venv"), "--no-self-check", "--no-download",
@@ -361,7 +365,7 @@ def test_weights_download_resume_hash_check_and_purge(tmp_path, weights_server):
 
 def test_self_check_runs_a_job_through_the_plugin_client_and_stops_the_backend(tmp_path):
     home = tmp_path / "home"
-    make_profiles(home, {"Linux": PROFILE_LAYOUTS["Linux"]})
+    make_profiles(home, {"Linux 3.0": PROFILE_LAYOUTS["Linux 3.0"]})
     before = snapshot(home, dir_times=False)
     out = assert_ok(install(home, "--venv", str(VENV), "--no-download"))
     assert "[5/5] Self-check" in out

@@ -1,4 +1,5 @@
-"""The GIMP plug-in's standard-library helpers (PNG packing, backend client), without GIMP."""
+"""The standard-library pieces the GIMP plug-in runs on, without GIMP: the wire package (PNG
+packing, the backend client, the settings) and the plug-in's rectangle and pixel helpers."""
 
 from __future__ import annotations
 
@@ -18,10 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from maskstyle_wire import client as wire
+from maskstyle_wire import png
+from maskstyle_wire import settings as wire_settings
+from maskstyle_wire.errors import BackendError, BackendUnavailable
+
 # Appended, not prepended: plugin/maskstyle/maskstyle.py must not hide the backend package.
 sys.path.append(str(Path(__file__).resolve().parents[1] / "plugin" / "maskstyle"))
-import msclient  # noqa: E402
-import pngpack  # noqa: E402
 import msregions as regions  # noqa: E402
 
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
@@ -32,12 +36,12 @@ def _pattern(width, height, channels):
                  for y in range(height) for x in range(width) for c in range(channels))
 
 
-# ---------------------------------------------------------------- pngpack
+# ---------------------------------------------------------------- PNG packing
 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
 def test_encoded_png_reads_back_identically_in_pillow(channels):
     data = _pattern(23, 17, channels)
-    image = Image.open(io.BytesIO(pngpack.encode(data, 23, 17, channels)))
+    image = Image.open(io.BytesIO(png.encode(data, 23, 17, channels)))
     assert image.mode == MODES[channels] and image.size == (23, 17)
     assert image.tobytes() == data
 
@@ -47,7 +51,7 @@ def test_pillow_png_decodes_identically(channels):
     data = _pattern(31, 19, channels)  # Pillow picks its filters per row
     out = io.BytesIO()
     Image.frombytes(MODES[channels], (31, 19), data).save(out, "PNG")
-    assert pngpack.decode(out.getvalue()) == (31, 19, channels, data)
+    assert png.decode(out.getvalue()) == (31, 19, channels, data)
 
 
 def _png_with_filter(data, width, height, bpp, kind):
@@ -75,15 +79,15 @@ def _png_with_filter(data, width, height, bpp, kind):
         return (struct.pack(">I", len(payload)) + kind_ + payload
                 + struct.pack(">I", zlib.crc32(kind_ + payload) & 0xFFFFFFFF))
 
-    return pngpack.SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw))) + chunk(b"IEND", b"")
+    return png.SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw))) + chunk(b"IEND", b"")
 
 
 @pytest.mark.parametrize("kind", [0, 1, 2, 3, 4])
 def test_every_row_filter_decodes(kind):
     data = _pattern(13, 9, 4)
-    png = _png_with_filter(data, 13, 9, 4, kind)
-    assert Image.open(io.BytesIO(png)).tobytes() == data  # the test's own PNG is valid
-    assert pngpack.decode(png) == (13, 9, 4, data)
+    encoded = _png_with_filter(data, 13, 9, 4, kind)
+    assert Image.open(io.BytesIO(encoded)).tobytes() == data  # the test's own PNG is valid
+    assert png.decode(encoded) == (13, 9, 4, data)
 
 
 @settings(max_examples=40, deadline=None)
@@ -91,32 +95,32 @@ def test_every_row_filter_decodes(kind):
        seed=st.integers(0, 255))
 def test_round_trip(width, height, channels, seed):
     data = bytes((seed + i * 37 + (i >> 3)) & 0xFF for i in range(width * height * channels))
-    assert pngpack.decode(pngpack.encode(data, width, height, channels)) == (width, height, channels, data)
+    assert png.decode(png.encode(data, width, height, channels)) == (width, height, channels, data)
 
 
 def test_unreadable_pngs_raise_a_clear_error():
-    with pytest.raises(pngpack.PNGError, match="not a PNG"):
-        pngpack.decode(b"GIF89a....")
+    with pytest.raises(png.PNGError, match="not a PNG"):
+        png.decode(b"GIF89a....")
     out = io.BytesIO()
     Image.new("I;16", (4, 4)).save(out, "PNG")
-    with pytest.raises(pngpack.PNGError, match="bit depth 16"):
-        pngpack.decode(out.getvalue())
+    with pytest.raises(png.PNGError, match="bit depth 16"):
+        png.decode(out.getvalue())
     out = io.BytesIO()
     Image.new("P", (4, 4)).save(out, "PNG")
-    with pytest.raises(pngpack.PNGError, match="colour type 3"):
-        pngpack.decode(out.getvalue())
+    with pytest.raises(png.PNGError, match="colour type 3"):
+        png.decode(out.getvalue())
 
 
 def test_encode_rejects_wrong_sizes():
     with pytest.raises(ValueError, match="expected 48 bytes"):
-        pngpack.encode(b"\0" * 47, 4, 4, 3)
+        png.encode(b"\0" * 47, 4, 4, 3)
 
 
 # ---------------------------------------------------------------- multipart
 
 def test_multipart_body_parses_back_into_the_same_parts():
     blob = bytes(range(256)) * 3 + b"\r\n--not-a-boundary\r\n"
-    body, content_type = msclient.encode_multipart(
+    body, content_type = wire.encode_multipart(
         {"request": json.dumps({"op": "stylize", "params": {"strength": 0.5}})},
         {"image": ("image.png", "image/png", blob), "mask": ("mask.png", "image/png", b"\x00\xff")})
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
@@ -133,7 +137,7 @@ def test_multipart_body_parses_back_into_the_same_parts():
 def test_multipart_body_parses_with_the_servers_parser():
     python_multipart = pytest.importorskip("python_multipart")
     blob = bytes(range(256)) * 5
-    body, content_type = msclient.encode_multipart({"request": '{"op": "segment"}'},
+    body, content_type = wire.encode_multipart({"request": '{"op": "segment"}'},
                                                    {"hint": ("hint.png", "image/png", blob)})
     fields, files = {}, {}
     python_multipart.parse_form(
@@ -154,20 +158,20 @@ def _write_config(folder: Path, **values) -> Path:
 
 def test_config_dirs_follow_each_platform(tmp_path):
     home, linux = str(tmp_path), [tmp_path / ".config" / "maskstyle"]
-    assert msclient.config_dirs({"HOME": home}, "linux") == linux
-    assert msclient.config_dirs({"HOME": home, "XDG_CONFIG_HOME": "/x/cfg"}, "linux") == [Path("/x/cfg/maskstyle")]
-    assert msclient.config_dirs({"HOME": home, "XDG_CONFIG_HOME": "rel"}, "linux") == linux  # relative: ignored
+    assert wire_settings.config_dirs({"HOME": home}, "linux") == linux
+    assert wire_settings.config_dirs({"HOME": home, "XDG_CONFIG_HOME": "/x/cfg"}, "linux") == [Path("/x/cfg/maskstyle")]
+    assert wire_settings.config_dirs({"HOME": home, "XDG_CONFIG_HOME": "rel"}, "linux") == linux  # relative: ignored
     mac = [tmp_path / "Library" / "Application Support" / "maskstyle"]
-    assert msclient.config_dirs({"HOME": home}, "darwin") == mac
-    windows = msclient.config_dirs({"USERPROFILE": home, "LOCALAPPDATA": "L", "APPDATA": "R"}, "win32")
+    assert wire_settings.config_dirs({"HOME": home}, "darwin") == mac
+    windows = wire_settings.config_dirs({"USERPROFILE": home, "LOCALAPPDATA": "L", "APPDATA": "R"}, "win32")
     assert windows == [Path("L") / "maskstyle" / "maskstyle", Path("R") / "maskstyle"]
-    assert msclient.config_dirs({"HOME": home, "MASKSTYLE_CONFIG_DIR": "/o"}, "darwin") == [Path("/o")]
+    assert wire_settings.config_dirs({"HOME": home, "MASKSTYLE_CONFIG_DIR": "/o"}, "darwin") == [Path("/o")]
 
 
 def test_settings_come_from_the_config_file(tmp_path):
     _write_config(tmp_path / ".config" / "maskstyle", port=8123, token="secret",
                   backend_command=["maskstyle", "serve"])
-    got = msclient.load_settings({"HOME": str(tmp_path)}, "linux")
+    got = wire_settings.load_settings({"HOME": str(tmp_path)}, "linux")
     assert (got.url, got.token, got.backend_command) == ("http://127.0.0.1:8123", "secret", ["maskstyle", "serve"])
     assert got.config_path == tmp_path / ".config" / "maskstyle" / "config.json"
 
@@ -177,28 +181,28 @@ def test_environment_overrides_the_config_file(tmp_path):
     override = _write_config(tmp_path / "override", port=2, token="dir-token",
                              backend_command="maskstyle serve --port 2")
     env = {"HOME": str(tmp_path), "MASKSTYLE_CONFIG_DIR": str(override)}
-    got = msclient.load_settings(env, "linux")
+    got = wire_settings.load_settings(env, "linux")
     assert (got.url, got.token, got.backend_command) == ("http://127.0.0.1:2", "dir-token",
                                                           ["maskstyle", "serve", "--port", "2"])
     env.update(MASKSTYLE_URL="http://localhost:9/", MASKSTYLE_TOKEN="env-token")
-    got = msclient.load_settings(env, "linux")
+    got = wire_settings.load_settings(env, "linux")
     assert (got.url, got.token) == ("http://localhost:9", "env-token")
 
 
 def test_environment_alone_is_enough(tmp_path):
     env = {"HOME": str(tmp_path), "MASKSTYLE_URL": "http://127.0.0.1:5", "MASKSTYLE_TOKEN": "t"}
-    got = msclient.load_settings(env, "linux")
+    got = wire_settings.load_settings(env, "linux")
     assert (got.url, got.token, got.backend_command) == ("http://127.0.0.1:5", "t", [])
 
 
 def test_missing_or_broken_config_says_how_to_set_up(tmp_path):
-    with pytest.raises(msclient.BackendError, match="not set up.*installer"):
-        msclient.load_settings({"HOME": str(tmp_path)}, "linux")
+    with pytest.raises(BackendError, match="not set up.*installer"):
+        wire_settings.load_settings({"HOME": str(tmp_path)}, "linux")
     folder = tmp_path / ".config" / "maskstyle"
     folder.mkdir(parents=True)
     (folder / "config.json").write_text("{not json")
-    with pytest.raises(msclient.BackendError, match="cannot be read"):
-        msclient.load_settings({"HOME": str(tmp_path)}, "linux")
+    with pytest.raises(BackendError, match="cannot be read"):
+        wire_settings.load_settings({"HOME": str(tmp_path)}, "linux")
 
 
 # ---------------------------------------------------------------- an unreachable backend
@@ -211,39 +215,39 @@ def _closed_port() -> int:
 
 def test_unreachable_backend_gives_a_readable_error():
     url = f"http://127.0.0.1:{_closed_port()}"
-    with pytest.raises(msclient.BackendUnavailable) as caught:
-        msclient.Client(url, "t").health()
+    with pytest.raises(BackendUnavailable) as caught:
+        wire.Client(url, "t").health()
     assert f"Cannot reach the maskstyle backend at {url}" in str(caught.value)
     assert "Traceback" not in str(caught.value)
 
 
 def test_connect_without_a_backend_command_says_what_to_do():
-    settings = msclient.Settings(f"http://127.0.0.1:{_closed_port()}", "t")
-    with pytest.raises(msclient.BackendUnavailable, match="not running.*maskstyle serve"):
-        msclient.connect(settings)
+    settings = wire_settings.Settings(f"http://127.0.0.1:{_closed_port()}", "t")
+    with pytest.raises(BackendUnavailable, match="not running.*maskstyle serve"):
+        wire.connect(settings)
 
 
 def test_a_backend_that_dies_at_start_is_reported(tmp_path):
-    settings = msclient.Settings(f"http://127.0.0.1:{_closed_port()}", "t",
+    settings = wire_settings.Settings(f"http://127.0.0.1:{_closed_port()}", "t",
                                  [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"],
                                  tmp_path / "config.json")
-    with pytest.raises(msclient.BackendUnavailable, match="exit code 3"):
-        msclient.connect(settings, timeout=30)
+    with pytest.raises(BackendUnavailable, match="exit code 3"):
+        wire.connect(settings, timeout=30)
     assert "boom" in (tmp_path / "backend.log").read_text()
 
 
 def test_a_backend_command_that_does_not_exist_is_reported():
-    settings = msclient.Settings(f"http://127.0.0.1:{_closed_port()}", "t", ["/nonexistent/maskstyle", "serve"])
-    with pytest.raises(msclient.BackendUnavailable, match="could not be started"):
-        msclient.connect(settings)
+    settings = wire_settings.Settings(f"http://127.0.0.1:{_closed_port()}", "t", ["/nonexistent/maskstyle", "serve"])
+    with pytest.raises(BackendUnavailable, match="could not be started"):
+        wire.connect(settings)
 
 
 def test_waiting_for_a_silent_backend_gives_up(tmp_path):
-    settings = msclient.Settings(f"http://127.0.0.1:{_closed_port()}", "t",
+    settings = wire_settings.Settings(f"http://127.0.0.1:{_closed_port()}", "t",
                                  [sys.executable, "-c", "import time; time.sleep(30)"])
     waits = []
-    with pytest.raises(msclient.BackendUnavailable, match="did not answer"):
-        msclient.start_backend(settings, on_wait=waits.append, timeout=1.0, interval=0.2)
+    with pytest.raises(BackendUnavailable, match="did not answer"):
+        wire.start_backend(settings, on_wait=waits.append, timeout=1.0, interval=0.2)
     assert waits and waits[-1] <= 1.5
 
 
@@ -278,11 +282,11 @@ def test_with_rgb_from_takes_the_results_colours_and_keeps_the_alpha():
     assert np.array_equal(got, want)
 
 
-def test_mask_from_red_reads_the_red_channel_into_place():
+def test_mask_from_alpha_reads_the_alpha_into_place():
     rgba = _rgba_array(4, 3, 7)
-    got = np.frombuffer(regions.mask_from_red(rgba.tobytes(), (-1, 2, 4, 3), 5, 4), np.uint8).reshape(4, 5)
+    got = np.frombuffer(regions.mask_from_alpha(rgba.tobytes(), (-1, 2, 4, 3), 5, 4), np.uint8).reshape(4, 5)
     want = np.zeros((4, 5), np.uint8)
-    want[2:4, 0:3] = rgba[0:2, 1:4, 0]
+    want[2:4, 0:3] = rgba[0:2, 1:4, 3]
     assert np.array_equal(got, want)
 
 
@@ -294,4 +298,44 @@ def test_mask_from_red_reads_the_red_channel_into_place():
     ("", 12, "about 12 s left"),
 ])
 def test_progress_text_says_the_time_left(stage, eta, text):
-    assert msclient.with_time_left(stage, eta) == text
+    assert wire.with_time_left(stage, eta) == text
+
+
+# ---------------------------------------------------------------- Stylize Regions' helpers
+
+
+def _numpy_bounds(mask):
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return None
+    return (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_bounds_match_numpy(seed):
+    rng = np.random.default_rng(seed)
+    h, w = rng.integers(1, 40, 2)
+    mask = np.zeros((h, w), np.uint8)
+    for _ in range(seed % 3):  # 0, 1 or 2 blobs, some soft
+        y, x = rng.integers(0, h), rng.integers(0, w)
+        mask[y:y + rng.integers(1, 9), x:x + rng.integers(1, 9)] = rng.integers(1, 256)
+    assert regions.bounds(mask.tobytes(), w, h) == _numpy_bounds(mask)
+
+
+def test_bounds_of_a_single_pixel_in_a_corner():
+    mask = np.zeros((5, 7), np.uint8)
+    mask[4, 6] = 1
+    assert regions.bounds(mask.tobytes(), 7, 5) == (6, 4, 1, 1)
+
+
+def test_union_of_rectangles():
+    assert regions.union((0, 0, 2, 2), (5, 6, 1, 1)) == (0, 0, 6, 7)
+    assert regions.union(None, (1, 2, 3, 4)) == (1, 2, 3, 4)
+    assert regions.union((1, 2, 3, 4), None) == (1, 2, 3, 4)
+
+
+def test_split_alpha_makes_pixels_opaque_and_returns_their_alpha():
+    rgba = bytes([1, 2, 3, 0, 4, 5, 6, 128, 7, 8, 9, 255])
+    opaque, alpha = regions.split_alpha(rgba)
+    assert opaque == bytes([1, 2, 3, 255, 4, 5, 6, 255, 7, 8, 9, 255])
+    assert alpha == bytes([0, 128, 255])

@@ -18,8 +18,7 @@ from PIL import Image
 
 from conftest import make_content, make_mask, make_style
 from maskstyle.client import Client
-from maskstyle.engine.stylize import StylizeOptions
-from maskstyle.errors import Cancelled, InputError
+from maskstyle.errors import InputError
 from server_process import Backend
 
 QUICK = {"quality": "fast", "iterations": 2, "max_side": 48, "encoder": "builtin"}
@@ -95,9 +94,12 @@ def test_stylize_job_end_to_end(http, backend):
     assert manifest["encoder"] == "none" and manifest["device"] == "cpu"
     assert manifest["info"] == {"method": "patch"}
     (layer,) = manifest["layers"]
-    assert {"name", "x", "y", "width", "height", "opacity", "mode", "url"} <= layer.keys()
+    assert {"name", "x", "y", "width", "height", "url"} <= layer.keys()
     rgba = np.asarray(Image.open(io.BytesIO(http.get(backend.url + layer["url"]).content)))
     assert rgba.shape == (layer["height"], layer["width"], 4)
+    # the one result rule: the layer's alpha is its mask, the selection sent, where the layer lies
+    x, y, w, h = layer["x"], layer["y"], layer["width"], layer["height"]
+    assert np.array_equal(rgba[..., 3], make_mask()[y:y + h, x:x + w])
     assert requests.get(backend.url + layer["url"]).status_code == 401  # layers need the token too
 
 
@@ -264,23 +266,31 @@ def test_fuzzed_requests_never_get_a_5xx(backend, op, params, image, raw_request
                         headers={"Authorization": f"Bearer {backend.token}"})
 
 
-def test_requests_client_runs_and_cancels(backend):
+def test_numpy_client_runs_a_job_and_cancels_on_interrupt(backend):
+    """maskstyle.client: arrays in, layers out (alpha is the mask); a Ctrl+C cancels the job."""
     client = Client(backend.url, backend.token)
-    assert client.health()["status"] == "ok"
     content, mask = make_content(), make_mask()
     style = backend.config_dir / "style.png"
     Image.fromarray(make_style()).save(style)
-    result = client.stylize(content, mask, style, StylizeOptions(**QUICK), "Stylized (style)")
-    assert np.array_equal(result.image[mask == 0], content[mask == 0])
-    assert result.layers[0].name == "Stylized (style)"
-    job_id = client.submit("stylize", SLOW, FILES)
-    while client.status(job_id)["state"] != "running":
-        time.sleep(0.05)
-    client.cancel(job_id)
-    with pytest.raises(Cancelled):
-        client.wait(job_id)
+    manifest, (layer,) = client.run("stylize", {**QUICK, "name": "Stylized (style)"},
+                                    {"image": content, "mask": mask, "style": style})
+    assert manifest["info"] == {"method": "patch"} and layer.name == "Stylized (style)"
+    h, w = layer.rgba.shape[:2]
+    assert np.array_equal(layer.rgba[..., 3], mask[layer.y:layer.y + h, layer.x:layer.x + w])
+
+    def interrupt(fraction, stage):
+        if fraction > 0:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        client.run("stylize", SLOW, {"image": content, "mask": mask, "style": style}, interrupt)
+    info = client.wire.info()
+    deadline = time.monotonic() + 30
+    while info["queue"]["running"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        info = client.wire.info()
+    assert info["queue"]["running"] == 0  # the interrupted job was cancelled, not left running
     with pytest.raises(InputError, match="same size"):
-        client.submit("stylize", QUICK, {**FILES, "mask": png(make_mask(10, 10))})
+        client.run("stylize", QUICK, {"image": content, "mask": make_mask(10, 10), "style": style})
 
 
 def test_server_survived_everything(http, backend):
@@ -333,8 +343,10 @@ def test_segment_refine_job_returns_a_full_size_mask(http, backend):
     assert final["state"] == "done", final
     manifest = http.get(f"{backend.url}/v1/jobs/{final['id']}/result").json()
     (layer,) = manifest["layers"]
-    assert layer["kind"] == "mask" and (layer["width"], layer["height"]) == (80, 64)
-    out = np.asarray(Image.open(io.BytesIO(http.get(backend.url + layer["url"]).content)))[..., 0]
+    assert (layer["x"], layer["y"], layer["width"], layer["height"]) == (0, 0, 80, 64)
+    rgba = np.asarray(Image.open(io.BytesIO(http.get(backend.url + layer["url"]).content)))
+    out = rgba[..., 3]  # the one result rule: the layer's alpha is its mask (the gray is the same)
+    assert np.array_equal(rgba[..., 0], out)
     iou = ((out > 127) & (mask > 127)).sum() / ((out > 127) | (mask > 127)).sum()
     assert iou > 0.8
 

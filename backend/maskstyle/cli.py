@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from maskstyle_wire import contract
 
 from . import __version__
 from .errors import InputError, MaskstyleError
@@ -32,6 +33,30 @@ def _progress_bar(desc: str):
     return bar, update
 
 
+def add_contract_options(parser, op: str, names: list[str], defaults: bool = True) -> None:
+    """--NAME options for these parameters of a contract operation: its types, choices,
+    defaults and help, so the command line never lists a choice of its own. Without
+    defaults, an option left out is None (batch: each operation's own default applies)."""
+    for name in names:
+        param = contract.OPERATIONS[op].param(name)
+        flag, text = "--" + name.replace("_", "-"), param.help.replace("%", "%%")
+        if param.kind == "bool":
+            parser.add_argument(flag, action="store_true", help=text)
+            continue
+        kind = {"choice": str, "int": int, "float": float, "text": str}[param.kind]
+        extra = {"choices": param.values} if param.choices else {}
+        if param.minimum is not None and param.maximum is not None:
+            low, high = (int(v) if float(v).is_integer() else v for v in (param.minimum, param.maximum))
+            text += f" ({low} to {high})"
+        if param.default is not None and not defaults:
+            text += f" (default: {param.default} for {op})"
+        parser.add_argument(flag, type=kind, default=param.default if defaults else None, help=text, **extra)
+
+
+STYLIZE_OPTIONS = ["quality", "strength", "preserve_color", "seed", "encoder", "method", "iterations",
+                   "max_side", "seam", "seam_width", "boundary_tv", "regions_method"]
+
+
 def _check_out(path: str, *inputs: str) -> Path:
     out = Path(path)
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"):
@@ -47,7 +72,8 @@ def _check_out(path: str, *inputs: str) -> Path:
 
 
 def write_layers(folder: str | Path, layers, encoder: str, device: str, size) -> Path:
-    """Write layers as GIMP receives them: RGBA crop, its mask, offsets in layers.json."""
+    """Write layers as GIMP receives them: RGBA crop (its alpha is its mask, as the contract
+    says), the mask alone too, and the offsets in layers.json."""
     from .images import write_png
 
     folder = Path(folder)
@@ -56,12 +82,12 @@ def write_layers(folder: str | Path, layers, encoder: str, device: str, size) ->
                 "device": device, "layers": []}
     for i, layer in enumerate(layers):
         stem = f"layer{i}"
-        write_png(folder / f"{stem}.png", layer.rgba)
+        write_png(folder / f"{stem}.png", np.dstack([layer.rgb, layer.mask]))
         write_png(folder / f"{stem}_mask.png", layer.mask)
         manifest["layers"].append({
             "name": layer.name, "x": layer.x, "y": layer.y,
             "width": layer.rgb.shape[1], "height": layer.rgb.shape[0],
-            "opacity": 100.0, "mode": "normal", "file": f"{stem}.png", "mask": f"{stem}_mask.png"})
+            "file": f"{stem}.png", "mask": f"{stem}_mask.png"})
     (folder / "layers.json").write_text(json.dumps(manifest, indent=2))
     return folder / "layers.json"
 
@@ -102,62 +128,34 @@ def _write_result(args, out: Path, result, size, details: str = "") -> None:
         print(f"wrote layers to {manifest.parent}")
 
 
+def _stylize_options(args):
+    from .engine.stylize import StylizeOptions
+
+    options = StylizeOptions(**{name: getattr(args, name) for name in STYLIZE_OPTIONS
+                                if getattr(args, name, None) is not None},
+                             device=getattr(args, "device", None))
+    options.validate()
+    return options
+
+
 def cmd_stylize(args) -> int:
+    """One --style/--mask, or several --region MASK=STYLE (and --rest), in-process or on --server."""
+    from .engine.stylize import Region, stylize, stylize_regions
     from .images import read_image, read_mask
-    from .engine.stylize import StylizeOptions, stylize
 
     _check_stylize_form(args)
     regions = [_parse_region(text) for text in args.region or []]
     out = _check_out(args.out, args.content, args.style, args.mask, args.rest,
                      *[path for region in regions for path in region])
-    options = StylizeOptions(quality=args.quality, strength=args.strength,
-                             preserve_color=args.preserve_color, seed=args.seed,
-                             encoder=args.encoder, method=args.method, iterations=args.iterations,
-                             max_side=args.max_side, device=args.device, seam=args.seam,
-                             seam_width=args.seam_width, boundary_tv=args.boundary_tv,
-                             regions_method=args.regions_method or StylizeOptions.regions_method)
-    options.validate()
-    if regions or (args.server and args.seam != "none"):
-        return _stylize_regions(args, out, options, regions)
-    content = read_image(args.content, "content image")
-    mask = read_mask(args.mask, (content.shape[1], content.shape[0]))
-    style = read_image(args.style, "style image")
-    name = f"Stylized ({Path(args.style).stem})"
-    if args.server:
-        from .client import Client
-
-        bar, update = _progress_bar("stylize")
-        try:
-            result = Client(args.server, args.token).stylize(content, mask, args.style, options,
-                                                             name, progress=update)
-        finally:
-            bar.close()
-    else:
-        bar, update = _progress_bar("stylize")
-        try:
-            result = stylize(content, mask, style, options, progress=update, layer_name=name)
-        finally:
-            bar.close()
-    _write_result(args, out, result, content.shape[:2])
-    return 0
-
-
-def _stylize_regions(args, out: Path, options, regions: list[tuple[str, str]]) -> int:
-    """stylize with --region MASK=STYLE ... [--rest STYLE], or one --style/--mask with a seam
-    on a server: each layer then comes with its own mask."""
-    from .engine.stylize import Region, stylize_regions
-    from .images import read_image, read_mask
-
+    options = _stylize_options(args)
     content = read_image(args.content, "content image")
     size = (content.shape[1], content.shape[0])
-    if not regions:  # --style/--mask, sent as the one region
-        regions, single = [(args.mask, args.style)], True
-    else:
-        single = False
+    single = not regions
+    if single:
+        regions = [(args.mask, args.style)]
     parts = []
     for i, (mask_path, style_path) in enumerate(regions, 1):
-        what = "mask" if single else f"region {i} mask"
-        parts.append(Region(read_mask(mask_path, size, what),
+        parts.append(Region(read_mask(mask_path, size, "mask" if single else f"region {i} mask"),
                             read_image(style_path, "style image" if single else f"region {i} style"),
                             f"Stylized ({Path(style_path).stem})"))
     rest = read_image(args.rest, "rest style") if args.rest else None
@@ -165,43 +163,56 @@ def _stylize_regions(args, out: Path, options, regions: list[tuple[str, str]]) -
     bar, update = _progress_bar("stylize")
     try:
         if args.server:
-            result = _regions_on_server(args, content, parts, regions, single, rest_name, options, update)
+            result = _stylize_on_server(args, content, parts, regions, rest_name, options, update)
+        elif single:
+            result = stylize(content, parts[0].mask, parts[0].style, options, progress=update,
+                             layer_name=parts[0].name)
         else:
             result = stylize_regions(content, parts, rest, options, progress=update, rest_name=rest_name)
     finally:
         bar.close()
     count = len(result.layers)
-    _write_result(args, out, result, content.shape[:2], f"{count} layer{'s' if count > 1 else ''}, ")
+    details = f"{count} layers, " if count > 1 else ""
+    _write_result(args, out, result, content.shape[:2], details)
     return 0
 
 
-def _regions_on_server(args, content, parts, paths, single, rest_name, options, progress):
-    """Run the stylize op on a backend; each returned layer's alpha is its mask (DESIGN.md)."""
-    from .client import Client
-    from .engine.composite import paste
-    from .engine.stylize import Layer, StylizeResult
-    from .images import encode_png
+def stylize_params(options) -> dict:
+    """The contract's stylize parameters that StylizeOptions sets."""
+    return {name: getattr(options, name) for name in STYLIZE_OPTIONS if getattr(options, name) is not None}
 
-    keys = ("quality", "strength", "seed", "preserve_color", "encoder", "iterations", "max_side",
-            "seam", "seam_width", "boundary_tv", "regions_method")
-    params = {k: getattr(options, k) for k in keys if getattr(options, k) is not None}
-    files = {"image": encode_png(content)}
-    if single:
-        params["method"], params["name"] = options.method, parts[0].name
-        files.update(mask=encode_png(parts[0].mask), style=Path(paths[0][1]).read_bytes())
+
+def _stylize_on_server(args, content, parts, paths, rest_name, options, progress):
+    """The stylize op on a backend, sent as one mask and style or as regions."""
+    from .client import Client
+
+    params, files = stylize_params(options), {"image": content}
+    if len(parts) == 1 and not args.rest and not args.region:
+        params["name"] = parts[0].name
+        files.update(mask=parts[0].mask, style=paths[0][1])
     else:
         params["names"] = [part.name for part in parts]
         for i, (part, (_, style_path)) in enumerate(zip(parts, paths)):
-            files[f"mask{i}"], files[f"style{i}"] = encode_png(part.mask), Path(style_path).read_bytes()
+            files[f"mask{i}"], files[f"style{i}"] = part.mask, style_path
         if args.rest:
-            files["rest"], params["rest_name"] = Path(args.rest).read_bytes(), rest_name
-    manifest, arrays = Client(args.server, args.token).run("stylize", params, files, progress)
-    image, layers = content, []
-    for meta, rgba in zip(manifest["layers"], arrays):
-        layer = Layer(meta["name"], meta["x"], meta["y"], rgba[..., :3].copy(), rgba[..., 3].copy())
-        image = paste(image, layer.rgb, layer.mask, layer.x, layer.y)
-        layers.append(layer)
-    return StylizeResult(image, layers, manifest["encoder"], manifest["device"])
+            files["rest"], params["rest_name"] = args.rest, rest_name
+    manifest, layers = Client(args.server, args.token).run("stylize", params, files, progress)
+    return result_from_layers(content, manifest, layers)
+
+
+def result_from_layers(image, manifest: dict, layers):
+    """A backend's answer as the engine's result: each layer blended in through its alpha,
+    which the contract says is its mask."""
+    from .engine.composite import paste
+    from .engine.stylize import Layer, StylizeResult
+
+    out, engine_layers = image, []
+    for layer in layers:
+        rgb, mask = layer.rgba[..., :3].copy(), layer.rgba[..., 3].copy()
+        engine_layers.append(Layer(layer.name, layer.x, layer.y, rgb, mask))
+        out = paste(out, rgb, mask, layer.x, layer.y)
+    return StylizeResult(out, engine_layers, manifest.get("encoder", "none"), manifest.get("device", "?"),
+                         method=(manifest.get("info") or {}).get("method", ""))
 
 
 def cmd_blur(args) -> int:
@@ -268,6 +279,10 @@ def cmd_segment(args) -> int:
 def cmd_batch(args) -> int:
     from .batch import MaskSource, run_batch, write_report
 
+    for param in contract.OPERATIONS[args.op].params:  # options left out take this op's defaults
+        if getattr(args, param.name, None) is None and param.default is not None:
+            setattr(args, param.name, param.default)
+
     def segment_mask(image, target):
         from .engine.segment import segment
 
@@ -297,15 +312,12 @@ def _batch_process(args, masks, client):
     from .images import read_image
 
     if args.op == "stylize":
-        from .engine.stylize import StylizeOptions, stylize
+        from .engine.stylize import stylize
 
         if not args.style:
             raise InputError("batch stylize needs --style STYLE")
         style = read_image(args.style, "style image")
-        options = StylizeOptions(quality=args.quality, strength=args.strength, seed=args.seed,
-                                 preserve_color=args.preserve_color, encoder=args.encoder,
-                                 iterations=args.iterations, max_side=args.max_side)
-        options.validate()
+        options = _stylize_options(args)
         cache = None if args.no_style_cache else {}  # style targets, shared by every file
         name = f"Stylized ({Path(args.style).stem})"
 
@@ -313,7 +325,9 @@ def _batch_process(args, masks, client):
             image = read_image(source)
             mask = masks.mask_for(source, image)
             if client:
-                return client.stylize(image, mask, args.style, options, name, progress=stage).image
+                params = {**stylize_params(options), "name": name}
+                files = {"image": image, "mask": mask, "style": args.style}
+                return result_from_layers(image, *client.run("stylize", params, files, stage)).image
             return stylize(image, mask, style, options, progress=stage, cache=cache).image
         return process
 
@@ -329,8 +343,8 @@ def _batch_process(args, masks, client):
             mask = masks.mask_for(source, image)
             if client:
                 return _remote_harmonize(client, image, mask, args, stage)
-            return harmonize(image, mask, mode=args.mode, strength=args.strength,
-                             seed=args.seed, progress=stage).image
+            return harmonize(image, mask, mode=args.mode, strength=args.strength, seed=args.seed,
+                             quality=args.quality, iterations=args.iterations, progress=stage).image
         return process
 
     from .engine.segment import segment
@@ -343,29 +357,18 @@ def _batch_process(args, masks, client):
         if args.target == "refine" and hint is None:
             raise InputError("batch segment --target refine needs --mask-dir with the rough selections")
         if client:
-            from .images import encode_png
-
-            files = {"image": encode_png(image)}
-            if hint is not None:
-                files["hint"] = encode_png(hint)
+            files = {"image": image, **({"hint": hint} if hint is not None else {})}
             _, layers = client.run("segment", {"target": args.target}, files, stage)
-            return np.ascontiguousarray(layers[0][..., 0])
+            return np.ascontiguousarray(layers[0].rgba[..., 3])  # the layer's alpha is the mask
         return segment(image, args.target, hint, progress=stage).mask
     return process
 
 
 def _remote_harmonize(client, image, mask, args, stage):
-    from .engine.composite import blend
-    from .images import encode_png
-
-    params = {"mode": args.mode, "strength": args.strength, "seed": args.seed}
-    manifest, layers = client.run("harmonize", params, {"image": encode_png(image),
-                                                        "mask": encode_png(mask)}, stage)
-    out = image.copy()
-    for meta, rgba in zip(manifest["layers"], layers):
-        x, y, w, h = meta["x"], meta["y"], meta["width"], meta["height"]
-        out[y:y + h, x:x + w] = blend(image[y:y + h, x:x + w], rgba[..., :3], rgba[..., 3])
-    return out
+    params = {"mode": args.mode, "strength": args.strength, "seed": args.seed, "quality": args.quality,
+              **({"iterations": args.iterations} if args.iterations else {})}
+    manifest, layers = client.run("harmonize", params, {"image": image, "mask": mask}, stage)
+    return result_from_layers(image, manifest, layers).image
 
 
 def cmd_demo(args) -> int:
@@ -451,28 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--region", action="append", metavar="MASK.png=STYLE",
                    help="a mask and its style; repeat for several regions (instead of --style/--mask)")
     s.add_argument("--rest", metavar="STYLE", help="with --region: the style for what no mask covers")
-    s.add_argument("--seam", default="none", choices=["none", "feather", "graphcut"],
-                   help="how the result meets the original at the mask's edge")
-    s.add_argument("--seam-width", type=int, help="the seam's band in pixels (default: 3%% of the crop)")
-    s.add_argument("--boundary-tv", type=float, default=0.0,
-                   help="with --method neural: extra smoothing near region borders "
-                        "(Tamir's boundary TV), e.g. 50; 0 = off")
-    s.add_argument("--regions-method", choices=["masked", "surrogate"],
-                   help="with --method neural: how regions share one optimisation (default: masked)")
     s.add_argument("--out", required=True, help="the full result image")
-    s.add_argument("--quality", default="balanced", choices=["fast", "balanced", "best"])
-    s.add_argument("--strength", type=float, default=1.0, help="0 (none) to 1 (full)")
-    s.add_argument("--preserve-color", action="store_true", help="keep the original colours")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--encoder", default="auto", choices=["auto", "builtin", "vgg19"])
-    s.add_argument("--method", default="patch", choices=["patch", "neural"],
-                   help="patch (default): the painting's own marks, by texture synthesis (Elad and "
-                        "Milanfar 2017), fast and weight-free; neural: optimise features of --encoder "
-                        "against masked Gram matrices (Gatys et al. 2016)")
+    add_contract_options(s, "stylize", STYLIZE_OPTIONS)
     s.add_argument("--layers-dir", help="also write the result layer(s) as GIMP receives them")
-    s.add_argument("--iterations", type=int,
-                   help="iterations per scale, or rounds per patch size for patch (overrides --quality)")
-    s.add_argument("--max-side", type=int, help="working size of the crop (overrides --quality)")
     s.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: the GPU when there is one)")
     s.add_argument("--server", help="run on a running backend at this URL instead of in-process")
     s.add_argument("--token", help="the backend's token (default: from the config)")
@@ -482,19 +466,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("image", help="the photo")
     b.add_argument("--mask", required=True, help="8-bit grayscale PNG, 255 on the subject to keep sharp")
     b.add_argument("--out", required=True, help="the blurred image")
-    b.add_argument("--radius", type=float, help="blur radius in pixels (default: 1.2%% of the longest side)")
+    add_contract_options(b, "blur", ["radius"])
     b.set_defaults(func=cmd_blur)
 
     h = sub.add_parser("harmonize", help="make a pasted object fit the picture it was pasted into")
     h.add_argument("composite", help="the image with the pasted object")
     h.add_argument("--mask", required=True, help="8-bit grayscale PNG, 255 on the pasted object")
     h.add_argument("--out", required=True)
-    h.add_argument("--mode", default="photo", choices=["photo", "painterly"])
-    h.add_argument("--strength", type=float, default=1.0, help="0 (none) to 1 (full)")
-    h.add_argument("--quality", default="fast", choices=["fast", "balanced", "best"],
-                   help="painterly mode only")
-    h.add_argument("--seed", type=int, default=0)
-    h.add_argument("--iterations", type=int, help="painterly: rounds per patch size")
+    add_contract_options(h, "harmonize", ["mode", "strength", "quality", "seed", "iterations"])
     h.add_argument("--layers-dir", help="also write the result layer as GIMP receives it")
     h.add_argument("--device")
     h.set_defaults(func=cmd_harmonize)
@@ -502,29 +481,23 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("segment", help="select the subject or a person, or refine a rough mask")
     g.add_argument("image")
     g.add_argument("--out", required=True, help="the mask, an 8-bit grayscale PNG")
-    g.add_argument("--target", default="subject", choices=["subject", "person", "refine"])
+    add_contract_options(g, "segment", ["target"])
     g.add_argument("--hint", help="rough selection (needed for refine)")
     g.add_argument("--device")
     g.set_defaults(func=cmd_segment)
 
     b = sub.add_parser("batch", help="run stylize, harmonize or segment over many files")
-    b.add_argument("op", choices=["stylize", "harmonize", "segment"])
+    b.add_argument("op", choices=[op for op in contract.OPERATIONS if op != "blur"])
     b.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     b.add_argument("--out", required=True, help="folder for the results (<name>.png each)")
     b.add_argument("--mask-dir", help="masks (or, for segment, hints) named like the images")
     b.add_argument("--mask", help="auto:subject or auto:person: segment each image first")
     b.add_argument("--invert", action="store_true", help="use the inverted mask (the background)")
     b.add_argument("--style", help="stylize: the style image")
-    b.add_argument("--quality", default="balanced", choices=["fast", "balanced", "best"])
-    b.add_argument("--strength", type=float, default=1.0)
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--preserve-color", action="store_true")
-    b.add_argument("--encoder", default="auto", choices=["auto", "builtin", "vgg19"])
-    b.add_argument("--iterations", type=int)
-    b.add_argument("--max-side", type=int)
-    b.add_argument("--mode", default="photo", choices=["photo", "painterly"], help="harmonize")
-    b.add_argument("--target", default="subject", choices=["subject", "person", "refine"],
-                   help="segment")
+    add_contract_options(b, "stylize", ["quality", "strength", "seed", "preserve_color", "encoder", "method",
+                                        "iterations", "max_side"], defaults=False)
+    add_contract_options(b, "harmonize", ["mode"])
+    add_contract_options(b, "segment", ["target"])
     b.add_argument("--force", action="store_true", help="redo outputs that already exist")
     b.add_argument("--report", help="write a JSON report of every file's outcome here")
     b.add_argument("--server", help="run the jobs on a running backend at this URL")
@@ -535,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="restyle a bundled sample photo and print where the results are")
     d.add_argument("--out", default="maskstyle-demo", help="folder for the results")
-    d.add_argument("--quality", default="fast", choices=["fast", "balanced", "best"])
+    d.add_argument("--quality", default="fast", choices=contract.choice_values("stylize", "quality"))
     d.set_defaults(func=cmd_demo)
 
     v = sub.add_parser("serve", help="run the backend that the GIMP plug-in talks to")

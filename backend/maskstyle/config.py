@@ -7,16 +7,16 @@ MASKSTYLE_TOKEN override it.
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from maskstyle_wire import settings
+from maskstyle_wire.errors import ConfigError
+
 from .errors import MaskstyleError
-from .paths import config_dir
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Config:
 
 
 def config_path() -> Path:
-    return config_dir() / "config.json"
+    return settings.config_path()
 
 
 def free_port() -> int:
@@ -43,15 +43,7 @@ def default_backend_command() -> list[str]:
 
 def write_config(data: dict, path: Path | None = None) -> Path:
     """Write the config with mode 0600 from the start (never briefly world-readable)."""
-    path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    return path
+    return settings.write_config(data, path or config_path())
 
 
 def load_config(create: bool = True) -> Config:
@@ -60,18 +52,17 @@ def load_config(create: bool = True) -> Config:
     data: dict = {}
     if path.exists():
         try:
-            data = json.loads(path.read_text())
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-        except (ValueError, OSError) as exc:
-            raise MaskstyleError(f"the config file {path} is unreadable ({exc}); delete it "
-                                 "and run 'maskstyle serve' to make a new one") from None
+            data = settings.read_config(path)
+        except ConfigError as exc:
+            raise MaskstyleError(f"{exc} Or delete it and run 'maskstyle serve' to make a new one.",
+                                 exc.code) from None
     changed = False
-    if not isinstance(data.get("port"), int) or not 0 < data["port"] < 65536:
+    problems = settings.config_problems(data)
+    if "port" in problems:
         data["port"], changed = free_port(), True
-    if not isinstance(data.get("token"), str) or len(data["token"]) < 16:
-        data["token"], changed = secrets.token_hex(24), True
-    if not isinstance(data.get("backend_command"), list) or not data["backend_command"]:
+    if "token" in problems:
+        data["token"], changed = settings.new_token(), True
+    if "backend_command" in problems or not data.get("backend_command"):
         data["backend_command"], changed = default_backend_command(), True
     if changed and create:
         write_config(data, path)

@@ -11,16 +11,18 @@ import os
 import platform
 import shutil
 import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
+from maskstyle_wire import client as wire
+from maskstyle_wire import settings
+from maskstyle_wire.settings import plugin_layout
+from maskstyle_wire.errors import BackendError, ConfigError, ContractMismatch
+
 from .errors import MaskstyleError
 from .paths import data_dir
 
-PLUGIN_FILES = ("maskstyle.py", "msclient.py", "pngpack.py")
 FALLBACKS = {"vgg19": "Stylize's neural method uses the built-in encoder",
              "deeplabv3": "Select Subject uses the built-in saliency segmenter"}
 
@@ -34,20 +36,8 @@ class Check:
 
 
 def gimp_profiles() -> list[tuple[str, Path]]:
-    """GIMP 3 profile folders that exist (the same list as installer/install.py)."""
-    home = Path.home()
-
-    def env_dir(name: str, default: Path) -> Path:
-        value = os.environ.get(name, "").strip()
-        return Path(value) if value else default
-
-    candidates = [("Linux", env_dir("XDG_CONFIG_HOME", home / ".config") / "GIMP" / "3.0"),
-                  ("Flatpak", home / ".var" / "app" / "org.gimp.GIMP" / "config" / "GIMP" / "3.0"),
-                  ("macOS", home / "Library" / "Application Support" / "GIMP" / "3.0"),
-                  ("Windows", env_dir("APPDATA", home / "AppData" / "Roaming") / "GIMP" / "3.0")]
-    if os.environ.get("GIMP3_DIRECTORY"):
-        candidates.insert(0, ("GIMP3_DIRECTORY", Path(os.environ["GIMP3_DIRECTORY"])))
-    return [(kind, path) for kind, path in candidates if path.is_dir()]
+    """GIMP 3 profile folders that exist."""
+    return [(kind, path) for kind, path in settings.gimp_profiles() if path.is_dir()]
 
 
 def install_manifest() -> dict:
@@ -124,11 +114,9 @@ def check_config() -> tuple[list[Check], dict]:
     if not path.is_file():
         return [Check("FAIL", "config", f"{path} does not exist", rerun)], {}
     try:
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, ValueError) as exc:
-        return [Check("FAIL", "config", f"{path} is unreadable ({exc})", f"delete it and {rerun}")], {}
+        data = settings.read_config(path)
+    except ConfigError as exc:
+        return [Check("FAIL", "config", str(exc), f"delete it and {rerun}")], {}
     checks = []
     mode = path.stat().st_mode & 0o777
     if os.name == "nt" or mode == 0o600:
@@ -136,13 +124,13 @@ def check_config() -> tuple[list[Check], dict]:
     else:
         checks.append(Check("FAIL", "config", f"{path} has mode {mode:04o}: others can read the token",
                             f"chmod 600 '{path}'"))
-    port = data.get("port")
-    if isinstance(port, int) and 0 < port < 65536:
-        checks.append(Check("OK", "config port", str(port)))
+    problems = settings.config_problems(data)
+    if "port" in problems:
+        checks.append(Check("FAIL", "config port", problems["port"], rerun))
     else:
-        checks.append(Check("FAIL", "config port", f"missing or invalid ({port!r})", rerun))
-    if not (isinstance(data.get("token"), str) and len(data["token"]) >= 16):
-        checks.append(Check("FAIL", "config token", "missing or too short", rerun))
+        checks.append(Check("OK", "config port", str(data["port"])))
+    if "token" in problems:
+        checks.append(Check("FAIL", "config token", problems["token"], rerun))
     command = data.get("backend_command")
     if isinstance(command, list) and command and Path(str(command[0])).exists():
         checks.append(Check("OK", "backend command", " ".join(map(str, command))))
@@ -154,7 +142,8 @@ def check_config() -> tuple[list[Check], dict]:
 
 def check_plugins() -> list[Check]:
     manifest = install_manifest()
-    source = Path(manifest["source"]) / "plugin" / "maskstyle" if manifest.get("source") else None
+    clone = Path(manifest["source"]) if manifest.get("source") else None
+    layout = plugin_layout(clone) if clone and (clone / "plugin" / "maskstyle").is_dir() else []
     targets = {path / "plug-ins" / "maskstyle": f"GIMP {kind}" for kind, path in gimp_profiles()}
     for listed in manifest.get("plugins", []):
         targets.setdefault(Path(listed), "plug-in")
@@ -164,7 +153,8 @@ def check_plugins() -> list[Check]:
     checks = []
     for target, label in targets.items():
         entry = target / "maskstyle.py"
-        missing = [name for name in PLUGIN_FILES if not (target / name).is_file()]
+        wanted = [name for _, name in layout] or [settings.PLUGIN_ENTRY, "maskstyle_wire/client.py"]
+        missing = [name for name in wanted if not (target / name).is_file()]
         if not entry.is_file():
             checks.append(Check("WARN", label, f"the plug-in is not registered in {target.parent.parent}",
                                 f"run the installer again: {installer()}"))
@@ -174,52 +164,46 @@ def check_plugins() -> list[Check]:
         elif os.name != "nt" and not os.access(entry, os.X_OK):
             checks.append(Check("FAIL", label, f"{entry} is not executable, so GIMP ignores it",
                                 f"chmod +x '{entry}'"))
-        elif source and source.is_dir() and not _same_files(source, target):
-            checks.append(Check("WARN", label, f"{target} differs from the clone's {source}",
+        elif layout and not _same_files(layout, target):
+            checks.append(Check("WARN", label, f"{target} differs from the clone {clone}",
                                 f"run the installer again to update it: {installer()}"))
         else:
             checks.append(Check("OK", label, f"registered: {entry}"))
     return checks
 
 
-def _same_files(source: Path, target: Path) -> bool:
-    for file in source.iterdir():
-        if file.is_file() and file.suffix != ".pyc":
-            copy = target / file.name
-            if not copy.is_file() or copy.read_bytes() != file.read_bytes():
-                return False
+def _same_files(layout: list[tuple[Path, str]], target: Path) -> bool:
+    for source, name in layout:
+        copy = target / name
+        if not copy.is_file() or copy.read_bytes() != source.read_bytes():
+            return False
     return True
 
 
 def check_backend(config: dict) -> list[Check]:
     if not config.get("port"):
         return [Check("WARN", "backend", "not checked: no port in the config")]
-    url = (os.environ.get("MASKSTYLE_URL") or f"http://127.0.0.1:{config['port']}").rstrip("/")
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    url = os.environ.get("MASKSTYLE_URL") or f"http://127.0.0.1:{config['port']}"
+    client = wire.Client(url, os.environ.get("MASKSTYLE_TOKEN") or config.get("token", ""), timeout=10)
     try:
-        with opener.open(url + "/v1/health", timeout=3) as response:
-            version = json.loads(response.read()).get("version")
-    except (OSError, ValueError):
-        return [Check("OK", "backend", f"not running at {url} now: the GIMP plug-in starts it "
+        version = client.health(timeout=3).get("version")
+    except BackendError:
+        return [Check("OK", "backend", f"not running at {client.url} now: the GIMP plug-in starts it "
                       "when needed (or run 'maskstyle serve')")]
-    token = os.environ.get("MASKSTYLE_TOKEN") or config.get("token", "")
-    request = urllib.request.Request(url + "/v1/info", headers={"Authorization": f"Bearer {token}"})
+    log_hint = "see the backend log (backend.log next to the config)"
     try:
-        with opener.open(request, timeout=10) as response:
-            info = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        if exc.code == 401:
-            return [Check("FAIL", "backend", f"running at {url} but it refuses the config's token",
+        info = client.check_contract()
+    except ContractMismatch as exc:
+        return [Check("FAIL", "backend", str(exc), "stop it: the plug-in starts the new one when needed")]
+    except BackendError as exc:
+        if exc.status == 401:
+            return [Check("FAIL", "backend", f"running at {client.url} but it refuses the config's token",
                           "stop that backend; the plug-in starts one with the current config")]
-        return [Check("FAIL", "backend", f"running at {url} but /v1/info answered HTTP {exc.code}",
-                      "see the backend log (backend.log next to the config)")]
-    except (OSError, ValueError) as exc:
-        return [Check("FAIL", "backend", f"running at {url} but /v1/info failed ({exc})",
-                      "see the backend log (backend.log next to the config)")]
+        return [Check("FAIL", "backend", f"running at {client.url} but /v1/info failed: {exc}", log_hint)]
     if version != __version__:
-        return [Check("WARN", "backend", f"running at {url} is maskstyle {version}, not {__version__}",
+        return [Check("WARN", "backend", f"running at {client.url} is maskstyle {version}, not {__version__}",
                       "stop it: the plug-in starts the new one when needed")]
-    return [Check("OK", "backend", f"running at {url}: device {info.get('device')}, "
+    return [Check("OK", "backend", f"running at {client.url}: device {info.get('device')}, "
                                    f"default encoder {info.get('default_encoder')}")]
 
 

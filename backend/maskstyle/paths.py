@@ -1,22 +1,19 @@
-"""Where maskstyle keeps its files: config, model weights. Overridable for tests."""
+"""Where maskstyle keeps its files: config, data, model weights (maskstyle_wire.settings has the rules)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import platformdirs
-
-APP = "maskstyle"
+from maskstyle_wire import settings
 
 
 def config_dir() -> Path:
-    return Path(os.environ.get("MASKSTYLE_CONFIG_DIR") or platformdirs.user_config_dir(APP))
+    return settings.config_path().parent
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("MASKSTYLE_DATA_DIR") or platformdirs.user_data_dir(APP))
+    return settings.data_dir()
 
 
 def models_dir() -> Path:
-    return Path(os.environ.get("MASKSTYLE_MODELS_DIR") or data_dir() / "models")
+    return settings.models_dir()

@@ -2,7 +2,8 @@
 """maskstyle for GIMP 3: Stylize Selection, Stylize Regions, Harmonize Layer, Portrait Blur
 and Select Subject.
 
-The pixels go to the local maskstyle backend (see msclient.py); results come back
+The pixels go to the local maskstyle backend through the wire client (maskstyle_wire,
+installed beside this file); results come back
 as new layers or as a new selection, each in one undo group. Existing pixels are
 never changed. This is the only maskstyle file that imports gi.
 
@@ -30,9 +31,10 @@ gi.require_version("Gegl", "0.4")
 gi.require_version("Gtk", "3.0")
 from gi.repository import Babl, Gegl, Gimp, GimpUi, Gio, GLib, GObject, Gtk  # noqa: E402
 
-import msclient  # noqa: E402
-import pngpack  # noqa: E402
-from msregions import (alpha_in, bounds, grow, intersect, mask_from_red, split_alpha, union,  # noqa: E402
+from maskstyle_wire import client as wire  # noqa: E402
+from maskstyle_wire import contract, png  # noqa: E402
+from maskstyle_wire.errors import BackendError  # noqa: E402
+from msregions import (alpha_in, bounds, grow, intersect, mask_from_alpha, split_alpha, union,  # noqa: E402
                        with_rgb_from)
 
 STYLIZE = "plug-in-maskstyle-stylize-selection"
@@ -40,7 +42,7 @@ HARMONIZE = "plug-in-maskstyle-harmonize-layer"
 SELECT_SUBJECT = "plug-in-maskstyle-select-subject"
 STYLIZE_REGIONS = "plug-in-maskstyle-stylize-regions"
 PORTRAIT_BLUR = "plug-in-maskstyle-portrait-blur"
-REGION_SLOTS = 3  # the backend takes up to 3 regions in one job
+REGION_SLOTS = min(3, contract.MAX_REGIONS)  # the dialog's slots; a script can send no more either
 REGIONS_GROUP = "Stylized regions"
 
 RGBA = "R'G'B'A u8"
@@ -119,23 +121,23 @@ def _mask_format(drawable):
     return "Y' u8" if Babl.get_name(drawable.get_format()).startswith("Y'") else MASK
 
 
-def _png_to_layer(image, png):
+def _png_to_layer(image, data):
     """Decode a PNG with GIMP's own loader into a layer of image (not yet inserted)."""
     with tempfile.TemporaryDirectory(prefix="maskstyle-") as folder:
         path = os.path.join(folder, "layer.png")
         with open(path, "wb") as handle:
-            handle.write(png)
+            handle.write(data)
         try:
             layer = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(path))
         except GLib.Error:
             layer = None
     if layer is None:
-        raise msclient.BackendError("The maskstyle backend sent a result that GIMP cannot read.")
+        raise BackendError("The maskstyle backend sent a result that GIMP cannot read.")
     return layer
 
 
-def png_to_rgba(image, png):
-    layer = _png_to_layer(image, png)
+def png_to_rgba(image, data):
+    layer = _png_to_layer(image, data)
     try:
         return layer.get_width(), layer.get_height(), _read(layer, (0, 0, layer.get_width(), layer.get_height()), RGBA)
     finally:
@@ -144,15 +146,6 @@ def png_to_rgba(image, png):
 
 def _insert_above(image, new_layer, below):
     image.insert_layer(new_layer, below.get_parent(), image.get_item_position(below))
-
-
-def _layer_mode(name):
-    return getattr(Gimp.LayerMode, str(name or "normal").upper().replace("-", "_"), Gimp.LayerMode.NORMAL)
-
-
-def _opacity(value):
-    value = 1.0 if value is None else float(value)
-    return value * 100.0 if value <= 1.0 else value
 
 
 def visible_through(image, layer, rect):
@@ -176,17 +169,6 @@ def visible_through(image, layer, rect):
             visible.delete()
     finally:
         copy.delete()
-
-
-def _test_params():
-    """Stylize speed-ups for the test suite only (never set by users)."""
-    params = {}
-    for env, key in (("MASKSTYLE_TEST_ITERATIONS", "iterations"), ("MASKSTYLE_TEST_MAX_SIDE", "max_side")):
-        if os.environ.get(env, "").isdigit():
-            params[key] = int(os.environ[env])
-    if os.environ.get("MASKSTYLE_TEST_METHOD") in ("patch", "neural"):  # neural: a job that runs long
-        params["method"] = os.environ["MASKSTYLE_TEST_METHOD"]
-    return params
 
 
 def _ask(question):
@@ -220,7 +202,7 @@ class Progress:
 
 
 def _connect(progress):
-    client = msclient.connect(on_wait=progress.starting_backend)
+    client = wire.connect(on_wait=progress.starting_backend)
     progress.job(0.0, "sending")
     return client
 
@@ -231,8 +213,8 @@ def _result_layers(client, op, params, files, progress, count=1):
     result = client.run_job(op, params, files, on_progress=progress.job)
     layers = result.get("layers") or []
     if len(layers) < count:
-        raise msclient.BackendError("The maskstyle backend finished but sent no result."
-                                    if not layers else "The maskstyle backend sent too few result layers.")
+        raise BackendError("The maskstyle backend finished but sent no result."
+                           if not layers else "The maskstyle backend sent too few result layers.")
     for warning in (result.get("info") or {}).get("warnings") or []:
         Gimp.message("Maskstyle: " + _sentence(warning[:1].upper() + warning[1:]))
     return layers[:count]
@@ -264,11 +246,11 @@ def _run_layer_jobs(jobs, title):
         try:
             info = _result_layers(client, op, params, files, progress)[0]
             results.append((info, client.fetch(info["url"])))
-        except msclient.BackendError as err:
+        except BackendError as err:
             if not several:
                 raise
-            raise msclient.BackendError(f"Layer “{layer.get_name()}”: {_sentence(str(err))} Nothing was "
-                                        "changed.", err.code) from None
+            raise BackendError(f"Layer “{layer.get_name()}”: {_sentence(str(err))} Nothing was "
+                               "changed.", err.code) from None
     return results
 
 
@@ -295,7 +277,7 @@ def _insert_all(image, placements):
 
 
 def _png_file(name, data, width, height, channels):
-    return (f"{name}.png", "image/png", pngpack.encode(data, width, height, channels, level=1))
+    return wire.png_part(name, png.encode(data, width, height, channels, level=1))
 
 
 # ---------------------------------------------------------------- Stylize Selection
@@ -331,7 +313,7 @@ def _stylize_params(config):
         "strength": config.get_property("strength"),
         "seed": config.get_property("seed"),
         "preserve_color": config.get_property("preserve-color"),
-        **_test_params(),
+        "method": config.get_property("method"),
     }
 
 
@@ -382,9 +364,8 @@ def stylize(image, drawables, config, run_mode):
     name = f"Stylized ({_style_stem(style_file)})"
     placements = []
     try:
-        for layer, crop, (info, png) in zip(layers, crops, results):
-            placements.append((_png_to_layer(image, png), layer,
-                               _stylized_setup(name, info, crop, selection, seam != "none")))
+        for layer, crop, (info, data) in zip(layers, crops, results):
+            placements.append((_png_to_layer(image, data), layer, _stylized_setup(name, info, crop)))
     except Exception:
         for result, _, _ in placements:
             result.delete()
@@ -401,18 +382,13 @@ def _alpha_to_mask(layer, rgba):
     _write(mask, _mask_format(mask), alpha)
 
 
-def _stylized_setup(name, info, crop, selection, seamed):
-    """What finishes a stylized layer once it is in the image. Its mask is the selection, or
-    with a seam the backend's alpha (the selection redrawn in a band around its edge)."""
+def _stylized_setup(name, info, crop):
+    """What finishes a stylized layer once it is in the image: the backend's alpha (the
+    selection, redrawn near its edge when a seam was chosen) becomes its layer mask."""
     def finish(result):
         result.set_name(name)
-        result.set_opacity(_opacity(info.get("opacity")))
-        result.set_mode(_layer_mode(info.get("mode")))
         result.set_offsets(crop[0] + int(info.get("x", 0)), crop[1] + int(info.get("y", 0)))
-        if seamed:
-            _alpha_to_mask(result, _read(result, (0, 0, result.get_width(), result.get_height()), RGBA))
-        elif selection:
-            result.add_mask(result.create_mask(Gimp.AddMaskType.SELECTION))
+        _alpha_to_mask(result, _read(result, (0, 0, result.get_width(), result.get_height()), RGBA))
     return finish
 
 
@@ -571,8 +547,8 @@ def harmonize(image, drawables, config, run_mode):
     prepared = [_harmonize_job(image, layer, params) for layer in layers]
     results = _run_layer_jobs([job for job, _, _ in prepared], "Maskstyle: harmonizing the layer")
     items = []
-    for layer, (_, source, crop), (info, png) in zip(layers, prepared, results):
-        rw, rh, result = png_to_rgba(image, png)
+    for layer, (_, source, crop), (info, data) in zip(layers, prepared, results):
+        rw, rh, result = png_to_rgba(image, data)
         result_rect = (crop[0] + int(info.get("x", 0)), crop[1] + int(info.get("y", 0)), rw, rh)
         items.append((layer, f"Harmonized ({layer.get_name()})",
                       with_rgb_from(source, _layer_rect(layer), result, result_rect)))
@@ -650,7 +626,7 @@ def select_subject(image, drawables, config, run_mode):
     client, info = _run_job("segment", {"target": target}, files, "Maskstyle: selecting the subject")
     mw, mh, rgba = png_to_rgba(image, client.fetch(info["url"]))
     mask_rect = (int(info.get("x", 0)), int(info.get("y", 0)), mw, mh)
-    select_mask(image, mask_from_red(rgba, mask_rect, w, h), operation)
+    select_mask(image, mask_from_alpha(rgba, mask_rect, w, h), operation)
 
 
 # ---------------------------------------------------------------- the plug-in
@@ -662,31 +638,41 @@ def _choice(*entries):
     return choice
 
 
+def _param(op, name):
+    return contract.OPERATIONS[op].param(name)
+
+
+def _add_contract_argument(proc, op, name, label=None):
+    """A procedure argument for a contract parameter: its label, help, choices, range and default."""
+    param = _param(op, name)
+    nick, label = name.replace("_", "-"), label or param.label
+    if param.kind == "choice":
+        proc.add_choice_argument(nick, label, param.help, _choice(*param.choices), param.default, RW)
+    elif param.kind == "float":
+        proc.add_double_argument(nick, label, param.help, param.minimum, param.maximum, param.default, RW)
+    elif param.kind == "int":
+        proc.add_int_argument(nick, label, param.help, int(param.minimum), int(param.maximum), param.default, RW)
+    elif param.kind == "bool":
+        proc.add_boolean_argument(nick, label, param.help, param.default, RW)
+    else:
+        raise ValueError(f"no GIMP argument for the {param.kind} parameter {name}")
+
+
 def _add_stylize_arguments(proc, with_style_file=True):
     if with_style_file:
         proc.add_file_argument("style-file", "Style _image", "The painting or texture whose style to use",
                                Gimp.FileChooserAction.OPEN, False, None, RW)
-    proc.add_double_argument("strength", "S_trength", "How much of the style to apply (0 to 1)",
-                             0.0, 1.0, 1.0, RW)
-    proc.add_choice_argument("quality", "_Quality", "Faster or finer results",
-                             _choice(("fast", "Fast"), ("balanced", "Balanced"), ("best", "Best")),
-                             "balanced", RW)
-    proc.add_boolean_argument("preserve-color", "_Preserve colors", "Transfer the style on luminance only",
-                              False, RW)
-    proc.add_int_argument("seed", "S_eed", "The same seed gives the same result", 0, 2147483647, 0, RW)
+    for name in ("strength", "quality", "preserve_color", "seed"):
+        _add_contract_argument(proc, "stylize", name)
 
 
 def _add_harmonize_arguments(proc):
-    proc.add_choice_argument("mode", "_Mode", "Match a photo, or a painting",
-                             _choice(("photo", "Photo"), ("painterly", "Painterly")), "photo", RW)
-    proc.add_double_argument("strength", "S_trength", "How strongly to match the surroundings (0 to 1)",
-                             0.0, 1.0, 1.0, RW)
+    for name in ("mode", "strength"):
+        _add_contract_argument(proc, "harmonize", name)
 
 
 def _add_select_arguments(proc):
-    proc.add_choice_argument("target", "_Target", "What to select",
-                             _choice(("subject", "Main subject"), ("person", "Person"),
-                                     ("refine", "Refine the current selection")), "subject", RW)
+    _add_contract_argument(proc, "segment", "target")
     proc.add_choice_argument("operation", "_Operation", "How to combine with the current selection",
                              _choice(("replace", "Replace"), ("add", "Add"), ("subtract", "Subtract"),
                                      ("intersect", "Intersect")), "replace", RW)
@@ -705,24 +691,23 @@ def _add_regions_arguments(proc):
                            "A style for what no region covers; without it that part stays as it is",
                            Gimp.FileChooserAction.OPEN, True, None, RW)
     _add_stylize_arguments(proc, with_style_file=False)
-    _add_seam_argument(proc)
+    _add_seam_and_method_arguments(proc)
 
 
 def _add_stylize_selection_arguments(proc):
     _add_stylize_arguments(proc)
-    _add_seam_argument(proc)
+    _add_seam_and_method_arguments(proc)
 
 
-def _add_seam_argument(proc):
-    proc.add_choice_argument("seam", "Sea_m", "How the result meets the original at the selection's edge: "
-                             "as selected, a soft feathered edge, or a graph-cut seam that follows the image",
-                             _choice(("none", "As selected"), ("feather", "Feather"), ("graphcut", "Graph cut")),
-                             "none", RW)
+def _add_seam_and_method_arguments(proc):
+    _add_contract_argument(proc, "stylize", "seam")
+    _add_contract_argument(proc, "stylize", "method", "Met_hod")  # last: older scripts' order is kept
 
 
 def _add_blur_arguments(proc):
-    proc.add_double_argument("radius", "Radi_us", "How far the background is blurred, in pixels "
-                             "(0 picks one from the image size)", 0.0, 200.0, 0.0, RW)
+    radius = _param("blur", "radius")  # the contract's None (automatic) is 0 in GIMP's number field
+    proc.add_double_argument("radius", radius.label, "How far the background is blurred, in pixels "
+                             "(0 picks one from the image size)", 0.0, radius.maximum, 0.0, RW)
 
 
 PROCEDURES = {
@@ -795,7 +780,7 @@ def _make_run(work, title, layers):
             work(image, list(drawables), config, run_mode)
         except UserCancelled:
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
-        except (UserError, msclient.BackendError) as err:
+        except (UserError, BackendError) as err:
             return _error(procedure, str(err))
         except Exception as err:  # a bug: keep the traceback for the terminal, not for the user
             traceback.print_exc()

@@ -51,8 +51,8 @@ def with_rgb_from(rgba, layer_rect, result, result_rect):
     return bytes(pixels)
 
 
-def mask_from_red(rgba, mask_rect, width, height):
-    """A width x height mask from the R channel of the RGBA image at mask_rect; 0 elsewhere."""
+def mask_from_alpha(rgba, mask_rect, width, height):
+    """A width x height mask from the alpha of the RGBA image at mask_rect; 0 elsewhere."""
     mask = bytearray(width * height)
     mx, my, mw, _ = mask_rect
     overlap = intersect(mask_rect, (0, 0, width, height))
@@ -60,7 +60,7 @@ def mask_from_red(rgba, mask_rect, width, height):
         ox, oy, ow, oh = overlap
         for row in range(oy, oy + oh):
             src = ((row - my) * mw + (ox - mx)) * 4
-            mask[row * width + ox:row * width + ox + ow] = rgba[src:src + ow * 4:4]
+            mask[row * width + ox:row * width + ox + ow] = rgba[src + 3:src + ow * 4:4]
     return bytes(mask)
 
 

@@ -18,7 +18,7 @@ from server_process import Backend
 
 from . import harness, scenes
 
-import pngpack  # noqa: E402,I001  the plug-in's helper, put on sys.path by harness
+from maskstyle_wire import png
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +68,7 @@ def files(gimp):
     for name, array in scenes.images().items():
         host, paths[name] = gimp.path(f"{name}.png")
         h, w = array.shape[:2]
-        host.write_bytes(pngpack.encode(array.tobytes(), w, h, array.shape[2]))
+        host.write_bytes(png.encode(array.tobytes(), w, h, array.shape[2]))
     return paths
 
 

@@ -157,10 +157,10 @@ def load_plugin():
 
 
 def _png_pixels(path):
-    import pngpack  # from the plug-in folder, on sys.path once load_plugin ran
+    from maskstyle_wire import png  # from the plug-in folder, on sys.path once load_plugin ran
 
     with open(path, "rb") as handle:
-        return pngpack.decode(handle.read())[3]
+        return png.decode(handle.read())[3]
 
 
 def helper(image, name, args):

@@ -27,8 +27,7 @@ DEFAULT_ROOT = Path.home() / ".cache" / "maskstyle-test" / "gimp-trixie"
 GIMP_PLUGIN_DIR = Path("root/.config/GIMP/3.0/plug-ins/maskstyle")  # inside the root
 TIMINGS: dict = {"gimp_runs": []}
 
-sys.path.append(str(PLUGIN_SOURCE))  # appended: the backend package is also called maskstyle
-import msclient  # noqa: E402
+from maskstyle_wire import client as wire  # noqa: E402
 
 
 def root_dir() -> Path:
@@ -88,14 +87,13 @@ def free_port() -> int:
 
 
 def backend_env(backend) -> dict[str, str]:
-    """What GIMP and the plug-in need to reach a tests/server_process.Backend, with a quick stylize."""
-    return {"MASKSTYLE_URL": backend.url, "MASKSTYLE_TOKEN": backend.token,
-            "MASKSTYLE_TEST_ITERATIONS": "2", "MASKSTYLE_TEST_MAX_SIDE": "64"}
+    """What GIMP and the plug-in need to reach a tests/server_process.Backend."""
+    return {"MASKSTYLE_URL": backend.url, "MASKSTYLE_TOKEN": backend.token}
 
 
-def client_for(backend) -> msclient.Client:
-    """The plug-in's own client, for a tests/server_process.Backend."""
-    return msclient.Client(backend.url, backend.token, timeout=120)
+def client_for(backend) -> wire.Client:
+    """The plug-in's own client (the wire client), for a tests/server_process.Backend."""
+    return wire.Client(backend.url, backend.token, timeout=120)
 
 
 class GimpError(Exception):

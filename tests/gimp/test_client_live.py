@@ -12,10 +12,12 @@ import time
 import numpy as np
 import pytest
 
-from .harness import PLUGIN_SOURCE, client_for, free_port
+from maskstyle_wire import client as wire
+from maskstyle_wire import png
+from maskstyle_wire.errors import BackendError, JobCancelled
+from maskstyle_wire.settings import Settings
 
-import msclient  # noqa: E402,I001  the plug-in's helpers, put on sys.path by harness
-import pngpack  # noqa: E402
+from .harness import client_for, free_port
 
 FAST = {"quality": "fast", "strength": 1.0, "seed": 1, "iterations": 2, "max_side": 64}
 SLOW = {"quality": "best", "strength": 1.0, "seed": 1, "iterations": 1000, "max_side": 256, "method": "neural"}
@@ -24,7 +26,7 @@ SLOW = {"quality": "best", "strength": 1.0, "seed": 1, "iterations": 1000, "max_
 def _png(array):
     h, w = array.shape[:2]
     channels = 1 if array.ndim == 2 else array.shape[2]
-    return pngpack.encode(np.ascontiguousarray(array, np.uint8).tobytes(), w, h, channels)
+    return png.encode(np.ascontiguousarray(array, np.uint8).tobytes(), w, h, channels)
 
 
 def _stylize_files(size=48):
@@ -53,7 +55,7 @@ def test_a_stylize_job_runs_and_its_layer_downloads(backend):
     seen = []
     result = client.run_job("stylize", FAST, _stylize_files(), on_progress=lambda f, s: seen.append((f, s)))
     layer = result["layers"][0]
-    width, height, channels, pixels = pngpack.decode(client.fetch(layer["url"]))
+    width, height, channels, pixels = png.decode(client.fetch(layer["url"]))
     assert (width, height, channels) == (layer["width"], layer["height"], 4)
     assert layer["x"] <= 12 and layer["y"] <= 10
     assert layer["x"] + width >= 38 and layer["y"] + height >= 34
@@ -63,15 +65,15 @@ def test_a_stylize_job_runs_and_its_layer_downloads(backend):
 
 
 def test_backend_errors_come_back_as_readable_messages(backend):
-    with pytest.raises(msclient.BackendError, match="refused the access token"):
-        msclient.Client(backend.url, "wrong").submit("stylize", FAST, _stylize_files())
+    with pytest.raises(BackendError, match="refused the access token"):
+        wire.Client(backend.url, "wrong").submit("stylize", FAST, _stylize_files())
     client = client_for(backend)
     files = _stylize_files()
     files["mask"] = ("mask.png", "image/png", _png(np.zeros((10, 10), np.uint8)))
-    with pytest.raises(msclient.BackendError) as caught:
+    with pytest.raises(BackendError) as caught:
         client.run_job("stylize", FAST, files)
     assert "Traceback" not in str(caught.value) and len(str(caught.value)) < 400
-    with pytest.raises(msclient.BackendError) as caught:
+    with pytest.raises(BackendError) as caught:
         client.submit("no-such-op", {}, _stylize_files())
     assert "no-such-op" in str(caught.value)
 
@@ -81,7 +83,7 @@ def test_cancel_stops_a_running_job(backend):
     job_id = client.submit("stylize", SLOW, _stylize_files(96))
     _wait_for_state(client, job_id, {"running"})
     client.cancel(job_id)
-    with pytest.raises(msclient.JobCancelled):
+    with pytest.raises(JobCancelled):
         client.wait(job_id)
 
 
@@ -91,13 +93,12 @@ def test_a_killed_plugin_leaves_no_job_running(backend, tmp_path):
         (tmp_path / f"{name}.png").write_bytes(data)
     script = textwrap.dedent(f"""
         import sys, time
-        sys.path.insert(0, {str(PLUGIN_SOURCE)!r})
-        import msclient
+        from maskstyle_wire import client as wire
         files = {{name: (name + ".png", "image/png", open({str(tmp_path)!r} + "/" + name + ".png", "rb").read())
                  for name in ("image", "mask", "style")}}
-        client = msclient.Client({backend.url!r}, {backend.token!r})
+        client = wire.Client({backend.url!r}, {backend.token!r})
         job = client.submit("stylize", {SLOW!r}, files)
-        guard = msclient.CancelGuard(client, job)
+        guard = wire.CancelGuard(client, job)
         print(job, flush=True)
         time.sleep(120)
     """)
@@ -114,9 +115,9 @@ def test_connect_starts_the_backend_from_its_command(tmp_path, monkeypatch):
     port = free_port()
     command = [sys.executable, "-m", "maskstyle.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     monkeypatch.setenv("MASKSTYLE_CONFIG_DIR", str(tmp_path))
-    settings = msclient.Settings(f"http://127.0.0.1:{port}", "unused", command, tmp_path / "config.json")
+    settings = Settings(f"http://127.0.0.1:{port}", "unused", command, tmp_path / "config.json")
     waited = []
-    client = msclient.connect(settings, on_wait=waited.append, timeout=180)
+    client = wire.connect(settings, on_wait=waited.append, timeout=180)
     try:
         assert client.process is not None and client.process.poll() is None
         assert client.health()

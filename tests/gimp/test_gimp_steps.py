@@ -15,14 +15,14 @@ from PIL import Image
 
 from .scenes import SIZE, UNDO_LEFT_OPEN, composite_of, layer_rgba, layers_by_name, new_layers, scene
 
-import pngpack  # noqa: E402,I001  the plug-in's helper, put on sys.path by harness
+from maskstyle_wire import png
 
 
 def _write_png(gimp, name, array):
     host, path = gimp.path(name)
     h, w = array.shape[:2]
     channels = 1 if array.ndim == 2 else array.shape[2]
-    host.write_bytes(pngpack.encode(np.ascontiguousarray(array, np.uint8).tobytes(), w, h, channels))
+    host.write_bytes(png.encode(np.ascontiguousarray(array, np.uint8).tobytes(), w, h, channels))
     return path
 
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from maskstyle_wire.contract import BLUR
 
 from ..errors import InputError
+from .inputs import check_inputs, check_params
 from .progress import CancelFn, ProgressFn, Tracker
-from .stylize import check_inputs
 
-MAX_RADIUS = 200
 EDGE_GUARD = 1   # pixels: mask edges are rarely exact; keep the subject's rim out of the blur
 
 
@@ -89,9 +89,8 @@ def portrait_blur(image: np.ndarray, mask: np.ndarray, radius: float | None = No
     """`image` (uint8 RGB) with everything outside the subject `mask` (uint8, 255 = subject)
     disc-blurred by `radius` pixels (None: auto). The subject is returned unchanged."""
     check_inputs(image, mask, empty="the mask is empty: mark the subject to keep sharp")
+    radius = check_params(BLUR, {"radius": radius})["radius"]
     radius = auto_radius(image.shape) if radius is None else radius
-    if not 1 <= radius <= MAX_RADIUS:
-        raise InputError(f"radius must be between 1 and {MAX_RADIUS} pixels, not {radius}")
     tracker = Tracker(3, progress, cancelled)
     tracker.set_stage("blurring the background")
     background = blur_background(image, mask, radius)

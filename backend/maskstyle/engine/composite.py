@@ -1,4 +1,4 @@
-"""Put a result back into the original through a soft mask, exactly."""
+"""Boxes around a mask, and putting a result back into the original through a soft mask, exactly."""
 
 from __future__ import annotations
 
@@ -17,6 +17,13 @@ def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
 def expand_box(box, width: int, height: int, margin: int):
     x0, y0, x1, y1 = box
     return max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)
+
+
+def crop_box(mask: np.ndarray, margin: float, min_pad: int = 8) -> tuple[int, int, int, int]:
+    """The mask's bounding box plus context: `margin` times its longest side, at least `min_pad`."""
+    box = bounding_box(mask)
+    pad = max(min_pad, round(margin * max(box[2] - box[0], box[3] - box[1])))
+    return expand_box(box, mask.shape[1], mask.shape[0], pad)
 
 
 def blend(original: np.ndarray, result: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -26,16 +26,16 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from maskstyle_wire.contract import HARMONIZE
 
 from ..errors import InputError
-from .composite import bounding_box, expand_box, paste
+from .composite import bounding_box, crop_box, expand_box, paste
 from .devices import pick_device
+from .inputs import check_inputs, check_params
 from .patch_synthesis import PLANS, rounds_of, synthesize
 from .progress import CancelFn, ProgressFn, Tracker
-from .stylize import (MIN_SIDE, PRESETS, Layer, StylizeResult, check_inputs, crop_box, fit,
-                      resize, to_tensor, to_uint8)
-
-MODES = ("photo", "painterly")
+from .results import Layer, Result
+from .tensors import resize, to_tensor, to_uint8, working_size
 
 # photo mode
 RING_FRACTION = 0.1      # ring width, as a share of sqrt(object area in pixels)
@@ -59,13 +59,15 @@ def harmonize(image: np.ndarray, mask: np.ndarray, mode: str = "photo", strength
               seed: int = 0, quality: str = "fast",
               progress: ProgressFn | None = None, cancelled: CancelFn | None = None,
               layer_name: str = "Harmonized",
-              device: str | None = None, iterations: int | None = None) -> StylizeResult:
+              device: str | None = None, iterations: int | None = None) -> Result:
     """Make the pasted object in `image` (uint8 RGB) fit its surroundings.
 
     `mask` is uint8 (H, W), 255 on the pasted object, soft allowed. `iterations` (painterly
     only) overrides the quality preset's rounds per patch size.
     """
-    _validate(mode, strength, seed, quality, iterations)
+    names = ("mode", "strength", "seed", "quality", "iterations")
+    params = check_params(HARMONIZE, dict(zip(names, (mode, strength, seed, quality, iterations))))
+    mode, strength, seed, quality, iterations = (params[name] for name in names)
     check_inputs(image, mask)
     if mode == "photo":
         tracker = Tracker(2, progress, cancelled)
@@ -74,23 +76,10 @@ def harmonize(image: np.ndarray, mask: np.ndarray, mode: str = "photo", strength
                       layer_name, device)
 
 
-def _validate(mode, strength, seed, quality, iterations) -> None:
-    if mode not in MODES:
-        raise InputError(f"mode must be one of {', '.join(MODES)}, not '{mode}'")
-    if not 0.0 <= strength <= 1.0:
-        raise InputError(f"strength must be between 0 and 1, not {strength}")
-    if quality not in PRESETS:
-        raise InputError(f"quality must be one of {', '.join(PRESETS)}, not '{quality}'")
-    if not 0 <= seed < 2**31:
-        raise InputError(f"seed must be between 0 and {2**31 - 1}, not {seed}")
-    if iterations is not None and not 1 <= iterations <= 5000:
-        raise InputError(f"iterations must be between 1 and 5000, not {iterations}")
-
-
-def _unchanged(image, mask, box, layer_name, encoder, device) -> StylizeResult:
+def _unchanged(image, mask, box, layer_name, encoder, device) -> Result:
     x0, y0, x1, y1 = box
     layer = Layer(layer_name, x0, y0, image[y0:y1, x0:x1].copy(), mask[y0:y1, x0:x1].copy())
-    return StylizeResult(image.copy(), [layer], encoder, device)
+    return Result(image.copy(), [layer], encoder, device)
 
 
 # ---------------------------------------------------------------- colour statistics
@@ -246,7 +235,7 @@ def photo_box(mask: np.ndarray, width: int) -> tuple[int, int, int, int]:
     return expand_box(bounding_box(mask), mask.shape[1], mask.shape[0], pad)
 
 
-def _photo(image, mask, strength, tracker: Tracker, layer_name) -> StylizeResult:
+def _photo(image, mask, strength, tracker: Tracker, layer_name) -> Result:
     width = edge_width(image.shape)
     box = photo_box(mask, width)
     if strength == 0.0:
@@ -260,7 +249,7 @@ def _photo(image, mask, strength, tracker: Tracker, layer_name) -> StylizeResult
     tracker.set_stage("compositing")
     result = paste(image, rgb, alpha, x0, y0)
     tracker.finish()
-    return StylizeResult(result, [Layer(layer_name, x0, y0, rgb, alpha)], "none", "cpu")
+    return Result(result, [Layer(layer_name, x0, y0, rgb, alpha)], "none", "cpu")
 
 
 # ---------------------------------------------------------------- painterly mode
@@ -278,7 +267,7 @@ def smoothed_alpha(mask: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _painterly(image, mask, strength, seed, quality, iterations, progress, cancelled,
-               layer_name, device_name) -> StylizeResult:
+               layer_name, device_name) -> Result:
     """The pasted object repainted with the picture's own marks: patch synthesis (Elad and
     Milanfar 2017, engine/patch_synthesis.py) that copies only from the background around
     the object, after the photo mode's colour move."""
@@ -303,8 +292,7 @@ def _painterly(image, mask, strength, seed, quality, iterations, progress, cance
     coloured = crop * (1.0 - weight) + photo_colours(crop, crop_mask, strength, ring) * 255.0 * weight
     coloured = np.clip(np.rint(coloured), 0, 255).astype(np.uint8)
 
-    size = fit(*crop_mask.shape, plan.max_side)
-    size = (min(size[0], max(crop_mask.shape[0], MIN_SIDE)), min(size[1], max(crop_mask.shape[1], MIN_SIDE)))
+    size = working_size(*crop_mask.shape, plan.max_side)
     content = resize(to_tensor(coloured, device), size)
     picture = resize(to_tensor(crop, device), size)
     m = resize(to_tensor(crop_mask, device), size).clamp(0, 1)
@@ -324,4 +312,4 @@ def _painterly(image, mask, strength, seed, quality, iterations, progress, cance
     composite = paste(image, result, alpha, x0, y0)
     tracker.finish()
     layer = Layer(layer_name, x0, y0, result, alpha)
-    return StylizeResult(composite, [layer], "none", str(device))
+    return Result(composite, [layer], "none", str(device))

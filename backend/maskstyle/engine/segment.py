@@ -21,17 +21,19 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from maskstyle_wire.contract import SEGMENT
 
 from .. import models
 from ..errors import InputError, ModelError
 from .devices import pick_device
 from .encoders import IMAGENET_MEAN, IMAGENET_STD
 from .guided import feather
+from .inputs import check_params
 from .progress import CancelFn, ProgressFn, Tracker
 from .refine import CUT_ROUNDS, cut, refine
 from .saliency import location_prior, saliency
 
-TARGETS = ("subject", "person", "refine")
+TARGETS = SEGMENT.param("target").values
 VOC_CLASSES = ("background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car",
                "cat", "chair", "cow", "dining table", "dog", "horse", "motorbike", "person",
                "potted plant", "sheep", "sofa", "train", "tv monitor")
@@ -82,8 +84,7 @@ def segment(image: np.ndarray, target: str = "subject", hint: np.ndarray | None 
 
 def _check(image, target: str, hint) -> np.ndarray | None:
     """Validate the inputs; return the hint as a bool array (None when absent or empty)."""
-    if target not in TARGETS:
-        raise InputError(f"target must be one of {', '.join(TARGETS)}, not '{target}'")
+    check_params(SEGMENT, {"target": target})
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 \
             or image.dtype != np.uint8:
         raise InputError("the image must be 8-bit RGB (an array of height x width x 3 bytes)")

@@ -25,27 +25,27 @@ and a seam (engine/seams.py) for the edge between the result and the original.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from maskstyle_wire.contract import MAX_REGIONS, STYLIZE
 
 from ..errors import InputError
 from . import color
-from .composite import bounding_box, expand_box, paste
+from .composite import bounding_box, crop_box, paste
 from .devices import load_encoder_cached, pick_device
+from .inputs import check_inputs, check_params
 from .losses import content_loss, gram, masked_gram, style_loss, tv_loss
 from .patch_synthesis import PLANS, SynthesisPlan, rounds_of, synthesize
 from .progress import CancelFn, ProgressFn, Tracker
 from .regions import border_weight, layer_masks, surrogate_image, union
-from .seams import SEAMS, apply_seam, auto_width
+from .results import Layer, Result
+from .seams import apply_seam, auto_width
+from .tensors import fit, resize, to_tensor, to_uint8, working_size
 
-METHODS = ("patch", "neural")
-REGION_METHODS = ("masked", "surrogate")
 OPTIMIZERS = ("lbfgs", "adam")
-MIN_SIDE = 32
-MAX_REGIONS = 16
+StylizeResult = Result  # the name the cli and the client import from here
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ PRESETS = {
     "balanced": Preset(512, (0.5, 1.0), (60, 80)),
     "best": Preset(1024, (0.25, 0.5, 1.0), (100, 100, 150)),
 }
+# A quality names an entry of both plan tables, and the contract lists the qualities.
+assert set(PRESETS) == set(PLANS) == set(STYLIZE.param("quality").values), "quality names disagree"
 
 
 @dataclass
@@ -84,38 +86,24 @@ class StylizeOptions:
     seam: str = "none"              # none | feather | graphcut, for the edge with the original
     seam_width: int | None = None   # band width in pixels; None: about 3% of the crop's side
 
+    _CONTRACT = frozenset(p.name for p in STYLIZE.params)  # the options clients can send
+
     def validate(self) -> None:
-        if self.quality not in PRESETS:
-            raise InputError(f"quality must be one of {', '.join(PRESETS)}, not '{self.quality}'")
-        if not 0.0 <= self.strength <= 1.0:
-            raise InputError(f"strength must be between 0 and 1, not {self.strength}")
-        if self.method not in METHODS:
-            raise InputError(f"method must be one of {', '.join(METHODS)}, not '{self.method}'")
+        """Check every option; those the contract defines are checked (and converted) by it."""
+        shared = {f.name: getattr(self, f.name) for f in fields(self) if f.name in self._CONTRACT}
+        checked = check_params(STYLIZE, shared)
+        for name in shared:
+            setattr(self, name, checked[name])
         if self.optimizer not in OPTIMIZERS:
             raise InputError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not '{self.optimizer}'")
-        if not 0 <= self.seed < 2**31:
-            raise InputError(f"seed must be between 0 and {2**31 - 1}, not {self.seed}")
-        if self.iterations is not None and not 1 <= self.iterations <= 5000:
-            raise InputError(f"iterations must be between 1 and 5000, not {self.iterations}")
-        if self.max_side is not None and not MIN_SIDE <= self.max_side <= 8192:
-            raise InputError(f"max_side must be between {MIN_SIDE} and 8192, not {self.max_side}")
         if not 0.0 <= self.margin <= 2.0:
             raise InputError(f"margin must be between 0 and 2, not {self.margin}")
-        if self.regions_method not in REGION_METHODS:
-            raise InputError(f"regions_method must be one of {', '.join(REGION_METHODS)}, "
-                             f"not '{self.regions_method}'")
         if self.boundary_tv > 0 and self.method != "neural":
             raise InputError("boundary_tv applies to the neural method only; the patch method "
                              "has no loss to smooth (use a seam for the edge with the original)")
         if self.regions_method != "masked" and self.method != "neural":
             raise InputError(f"regions_method '{self.regions_method}' applies to the neural method "
                              f"only; the patch method gives each region its own painting already")
-        if self.seam not in SEAMS:
-            raise InputError(f"seam must be one of {', '.join(SEAMS)}, not '{self.seam}'")
-        if self.seam_width is not None and not 2 <= self.seam_width <= 512:
-            raise InputError(f"seam_width must be between 2 and 512 pixels, not {self.seam_width}")
-        if not 0.0 <= self.boundary_tv <= 1e4:
-            raise InputError(f"boundary_tv must be between 0 and 10000, not {self.boundary_tv}")
         if not 0.0 <= self.surrogate_content <= 100.0:
             raise InputError(f"surrogate_content must be between 0 and 100, not {self.surrogate_content}")
 
@@ -127,76 +115,6 @@ class StylizeOptions:
     def synthesis_plan(self) -> SynthesisPlan:
         plan = PLANS[self.quality]
         return plan if self.iterations is None else replace(plan, rounds=min(self.iterations, 10))
-
-
-@dataclass
-class Layer:
-    """One result layer as GIMP receives it: opaque RGB crop at (x, y), and its mask."""
-
-    name: str
-    x: int
-    y: int
-    rgb: np.ndarray    # (h, w, 3) uint8
-    mask: np.ndarray   # (h, w) uint8, 0 = keep the original
-
-    @property
-    def rgba(self) -> np.ndarray:
-        alpha = np.full(self.mask.shape + (1,), 255, np.uint8)
-        return np.concatenate([self.rgb, alpha], axis=2)
-
-
-@dataclass
-class StylizeResult:
-    image: np.ndarray          # the full composite (H, W, 3) uint8
-    layers: list[Layer]
-    encoder: str               # "none" for the patch method
-    device: str
-    timings: dict = field(default_factory=dict)
-    method: str = ""           # stylize: "patch" or "neural"
-
-
-def to_tensor(array: np.ndarray, device) -> torch.Tensor:
-    """uint8 (H, W, C) or (H, W) -> float (1, C, H, W) in [0, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(array)).to(device=device, dtype=torch.float32) / 255.0
-    return t.unsqueeze(0).unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1).unsqueeze(0).contiguous()
-
-
-def to_uint8(t: torch.Tensor) -> np.ndarray:
-    """float (1, 3, H, W) in [0, 1] -> uint8 (H, W, 3)."""
-    return (t[0].clamp(0, 1).permute(1, 2, 0) * 255.0).round().to(torch.uint8).cpu().numpy()
-
-
-def resize(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize (N, C, H, W) to (h, w): area when shrinking, bicubic when growing."""
-    if tuple(t.shape[-2:]) == tuple(size):
-        return t
-    if size[0] < t.shape[-2] and size[1] < t.shape[-1]:
-        return F.interpolate(t, size=size, mode="area")
-    return F.interpolate(t, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
-
-
-def fit(height: int, width: int, longest: int) -> tuple[int, int]:
-    """(h, w) scaled so the longest side is `longest`, never below MIN_SIDE."""
-    s = longest / max(height, width)
-    return max(MIN_SIDE, round(height * s)), max(MIN_SIDE, round(width * s))
-
-
-def check_inputs(image: np.ndarray, mask: np.ndarray,
-                 empty: str = "the mask is empty: nothing is selected") -> None:
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise InputError("the image must be 8-bit RGB")
-    if mask.shape != image.shape[:2]:
-        raise InputError(
-            f"the mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
-            f"{image.shape[1]}x{image.shape[0]}; they must be the same size")
-    if not mask.any():
-        raise InputError(empty)
-
-
-def crop_box(mask: np.ndarray, margin: float, min_pad: int = 8) -> tuple[int, int, int, int]:
-    box = bounding_box(mask)
-    pad = max(min_pad, round(margin * max(box[2] - box[0], box[3] - box[1])))
-    return expand_box(box, mask.shape[1], mask.shape[0], pad)
 
 
 class StyleTargets:
@@ -267,7 +185,7 @@ class Region:
 def stylize(image: np.ndarray, mask: np.ndarray, style: np.ndarray,
             options: StylizeOptions | None = None, progress: ProgressFn | None = None,
             cancelled: CancelFn | None = None, cache: dict | None = None,
-            layer_name: str = "Stylized") -> StylizeResult:
+            layer_name: str = "Stylized") -> Result:
     """Restyle the masked part of `image` (uint8 RGB) with `style` (uint8 RGB).
 
     `mask` is uint8 (H, W), soft allowed: 0 keeps the original, 255 is fully restyled.
@@ -283,7 +201,7 @@ def stylize(image: np.ndarray, mask: np.ndarray, style: np.ndarray,
 def stylize_regions(image: np.ndarray, regions, rest_style: np.ndarray | None = None,
                     options: StylizeOptions | None = None, progress: ProgressFn | None = None,
                     cancelled: CancelFn | None = None, cache: dict | None = None,
-                    rest_name: str = "Stylized (rest)") -> StylizeResult:
+                    rest_name: str = "Stylized (rest)") -> Result:
     """Restyle several regions of `image`, each with its own style, in one optimisation.
 
     `regions` holds Region objects or (mask, style[, name]) tuples, masks as in stylize();
@@ -318,7 +236,7 @@ def _check_style(style: np.ndarray, what: str) -> None:
 
 
 def _run(image, regions: list[Region], rest_style, rest_name: str, options: StylizeOptions,
-         regions_method: str, progress, cancelled, cache) -> StylizeResult:
+         regions_method: str, progress, cancelled, cache) -> Result:
     """The one synthesis or optimisation behind stylize() and stylize_regions()."""
     seam = "none" if rest_style is not None else options.seam  # with a rest, no original shows
     steps = (rounds_of(options.synthesis_plan()) if options.method == "patch"
@@ -347,7 +265,7 @@ def _run(image, regions: list[Region], rest_style, rest_name: str, options: Styl
 
     if options.strength == 0.0:  # nothing to do: the layers are the original
         tracker.finish()
-        return StylizeResult(image.copy(), _layers(names, x0, y0, content_np.copy(), cover_np, masks_np),
+        return Result(image.copy(), _layers(names, x0, y0, content_np.copy(), cover_np, masks_np),
                              encoder_name, str(device), method=options.method)
 
     content_full = to_tensor(content_np, device)
@@ -375,15 +293,14 @@ def _run(image, regions: list[Region], rest_style, rest_name: str, options: Styl
         tracker.step()
     composite = paste(image, result_np, cover_np, x0, y0)
     tracker.finish()
-    return StylizeResult(composite, _layers(names, x0, y0, result_np, cover_np, masks_np),
+    return Result(composite, _layers(names, x0, y0, result_np, cover_np, masks_np),
                          encoder_name, str(device), method=options.method)
 
 
 def _synthesize(content, masks, styles, image_side, options, gen, tracker, cache, keys):
     """Texture synthesis from the paintings' patches (Elad and Milanfar 2017)."""
     plan = options.synthesis_plan()
-    size = fit(*content.shape[-2:], options.max_side or plan.max_side)
-    size = tuple(min(a, b) for a, b in zip(size, _no_upscale(content, size)))
+    size = working_size(*content.shape[-2:], options.max_side or plan.max_side)
     scale = size[0] / content.shape[-2]
     tracker.set_stage("painting")
     return synthesize(resize(content, size), [resize(m, size).clamp(0, 1) for m in masks],
@@ -400,8 +317,7 @@ def _optimise_features(content_full, masks_full, styles, style_ts, options, meth
         style_ts = [color.luminance(s) for s in style_ts]
     x = None
     for level, (scale, iters) in enumerate(zip(plan.scales, plan.iterations)):
-        size = fit(*content_full.shape[-2:], round(plan.max_side * scale))
-        size = tuple(min(a, b) for a, b in zip(size, _no_upscale(content_full, size)))
+        size = working_size(*content_full.shape[-2:], round(plan.max_side * scale))
         tracker.set_stage(f"style targets {level + 1}/{len(plan.scales)}")
         content = resize(content_work, size)
         ms = [resize(m, size).clamp(0, 1) for m in masks_full]
@@ -446,8 +362,8 @@ def _masked_term(encoder, masks, styles, size, luminance, device, cache):
 
     def term(feats):
         total = 0.0
-        for layer_masks, targets in terms:
-            grams = {n: masked_gram(feats[n], layer_masks[n]) for n in encoder.style_layers}
+        for carried, targets in terms:
+            grams = {n: masked_gram(feats[n], carried[n]) for n in encoder.style_layers}
             total = total + style_loss(grams, targets)
         return total
     return term
@@ -492,9 +408,3 @@ def _initial_image(content, masks, styles, gen):
     noise = torch.randn(content.shape, generator=gen).to(content.device)
     x = content + moved + 0.02 * noise * total.clamp(max=1.0)
     return x.clamp(0, 1)
-
-
-def _no_upscale(content: torch.Tensor, size):
-    """Work at most at the crop's own resolution (tiny crops still get MIN_SIDE)."""
-    h, w = content.shape[-2:]
-    return (max(h, MIN_SIDE) if size[0] > h else size[0], max(w, MIN_SIDE) if size[1] > w else size[1])

@@ -9,6 +9,7 @@ import platform
 import threading
 
 from fastapi import FastAPI, Request
+from maskstyle_wire import contract
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
@@ -128,7 +129,7 @@ def create_app(settings: Settings) -> FastAPI:
             return error(415, "bad_request", "send the job as multipart/form-data with a "
                          "'request' part and image parts")
         try:
-            form = await request.form(max_files=8, max_fields=8, max_part_size=settings.max_request_json)
+            form = await request.form(max_files=contract.MAX_FILE_PARTS, max_fields=8, max_part_size=settings.max_request_json)
         except Exception:
             return error(400, "bad_upload", "the upload is malformed or was cut short; send it again")
         try:
@@ -167,7 +168,6 @@ def create_app(settings: Settings) -> FastAPI:
                          (f": {job.error['message']}" if job.error else ""))
         r = job.result
         layers = [{"name": l.name, "x": l.x, "y": l.y, "width": l.width, "height": l.height,
-                   "opacity": l.opacity, "mode": l.mode, "kind": l.kind,
                    "url": f"/v1/jobs/{job.id}/layers/{i}.png"} for i, l in enumerate(r.layers)]
         return {"layers": layers, "encoder": r.encoder, "device": r.device, "info": r.info}
 
@@ -268,6 +268,7 @@ def _info(jobs: JobQueue, cache: LRUCache) -> dict:
         "default_encoder": default_encoder_name(),
         "models": {name: models.is_installed(name) for name in models.REGISTRY},
         "ops": sorted(OPS),
+        "contract": contract.describe(),
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "torchvision": torchvision.__version__},
         "queue": {"queued": jobs.depth(), "running": jobs.running(), "limit": jobs.max_queued},

@@ -1,7 +1,9 @@
-"""The operations the backend runs. Adding one is one params model, one function, one entry.
+"""The operations the backend runs: the contract's operations (maskstyle_wire.contract), each
+with the function that runs it.
 
-Each op declares its parameters (pydantic, named as on the command line, with ranges) and
-its file parts; its function gets decoded arrays and returns layers for GIMP.
+The parameters' pydantic models are derived from the contract, so a choice or a limit is
+defined there once. By the contract's one result rule every layer is RGBA and its alpha is its
+mask; segment's layer is the mask itself (gray, and the same values in alpha).
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from dataclasses import dataclass
 from typing import Annotated, Callable, Literal, Optional
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from maskstyle_wire import contract
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..errors import InputError
 from ..images import encode_png
 
-MAX_REGIONS = 3  # the upload takes 8 file parts: image, 3 mask/style pairs, rest
 _REGION_PART = re.compile(r"(mask|style)(\d+)")
 
 
@@ -27,10 +29,7 @@ class ResultLayer:
     y: int
     width: int
     height: int
-    png: bytes
-    kind: str = "image"        # "image", or "mask" for segmentation
-    opacity: float = 100.0
-    mode: str = "normal"
+    png: bytes                 # RGBA; alpha is the layer's mask
 
 
 @dataclass
@@ -49,39 +48,57 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class StylizeParams(Params):
-    quality: Literal["fast", "balanced", "best"] = "balanced"
-    strength: float = Field(1.0, ge=0.0, le=1.0)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    preserve_color: bool = False
-    encoder: Literal["auto", "builtin", "vgg19"] = "auto"
-    method: Literal["patch", "neural"] = "patch"
-    iterations: Optional[int] = Field(None, ge=1, le=1000)
-    max_side: Optional[int] = Field(None, ge=32, le=4096)
-    name: Optional[str] = Field(None, max_length=200)
-    seam: Literal["none", "feather", "graphcut"] = "none"
-    seam_width: Optional[int] = Field(None, ge=2, le=512)
-    boundary_tv: float = Field(0.0, ge=0.0, le=1e4)
-    regions_method: Literal["masked", "surrogate"] = "masked"
-    # one per region; a trailing extra (the rest's) is ignored: rest_name names the rest
-    names: Optional[list[Annotated[str, Field(max_length=200)]]] = Field(None, max_length=MAX_REGIONS + 1)
-    rest_name: Optional[str] = Field(None, max_length=200)
+def _annotation(param: contract.Param):
+    """The pydantic type and field for one contract parameter."""
+    limits = {"ge": param.minimum, "le": param.maximum} if param.kind in ("int", "float") else {}
+    if param.kind == "choice":
+        kind = Literal[param.values]
+    elif param.kind == "texts":
+        kind = list[Annotated[str, Field(max_length=int(param.maximum))]]
+        limits = {"max_length": contract.MAX_REGIONS + 1}  # one per region, and the rest's
+    elif param.kind == "text":
+        kind, limits = str, {"max_length": int(param.maximum)}
+    else:
+        kind = {"int": int, "float": float, "bool": bool}[param.kind]
+    if param.default is None:
+        return Optional[kind], Field(None, **limits)
+    return kind, Field(param.default, **limits)
+
+
+def params_model(op: contract.Operation) -> type[Params]:
+    """The pydantic model of an operation's parameters, derived from the contract."""
+    fields = {param.name: _annotation(param) for param in op.params}
+    return create_model(f"{op.name.title()}Params", __base__=Params, **fields)
+
+
+StylizeParams = params_model(contract.STYLIZE)
+HarmonizeParams = params_model(contract.HARMONIZE)
+SegmentParams = params_model(contract.SEGMENT)
+BlurParams = params_model(contract.BLUR)
 
 
 @dataclass
 class Op:
+    contract: contract.Operation
     params: type[Params]
-    files: dict[str, str]       # part name -> "image" | "mask" | "style" | "hint"
-    required: tuple[str, ...]
     run: Callable[..., OpResult]
     check: Optional[Callable[[dict], None]] = None   # on the parts sent, before decoding
 
 
-def layer_from(engine_layer, kind: str = "image", mask_in_alpha: bool = False) -> ResultLayer:
+    @property
+    def files(self) -> dict:
+        return self.contract.files
+
+    @property
+    def required(self) -> tuple:
+        return self.contract.required
+
+
+def layer_from(engine_layer) -> ResultLayer:
+    """An engine layer as the contract returns it: its pixels, and its mask as alpha."""
     h, w = engine_layer.mask.shape
-    rgba = np.dstack([engine_layer.rgb, engine_layer.mask]) if mask_in_alpha else engine_layer.rgba
     return ResultLayer(engine_layer.name, engine_layer.x, engine_layer.y, w, h,
-                       encode_png(rgba), kind)
+                       encode_png(np.dstack([engine_layer.rgb, engine_layer.mask])))
 
 
 def _region_count(parts) -> int:
@@ -112,10 +129,7 @@ def check_stylize_parts(parts: dict) -> None:
 
 def run_stylize(inputs: dict[str, np.ndarray], params: StylizeParams, progress, cancelled,
                 cache) -> OpResult:
-    """One region from 'mask' and 'style', or several from maskN/styleN (and 'rest').
-
-    The layers' alpha is their mask when there are regions or a seam (the seam redraws the
-    mask); otherwise alpha is 255 and the selection sent is the mask, as before."""
+    """One region from 'mask' and 'style', or several from maskN/styleN (and 'rest')."""
     from ..engine.stylize import Region, StylizeOptions, stylize, stylize_regions
 
     options = StylizeOptions(**params.model_dump(exclude={"name", "names", "rest_name"}))
@@ -130,14 +144,8 @@ def run_stylize(inputs: dict[str, np.ndarray], params: StylizeParams, progress, 
         result = stylize_regions(inputs["image"], regions, inputs.get("rest"), options,
                                  progress=progress, cancelled=cancelled, cache=cache,
                                  rest_name=params.rest_name or "Stylized (rest)")
-    alpha = count > 0 or params.seam != "none"
-    return OpResult([layer_from(layer, mask_in_alpha=alpha) for layer in result.layers],
+    return OpResult([layer_from(layer) for layer in result.layers],
                     result.encoder, result.device, info={"method": result.method})
-
-
-class BlurParams(Params):
-    radius: Optional[float] = Field(None, ge=1, le=200)
-    name: Optional[str] = Field(None, max_length=200)
 
 
 def run_blur(inputs, params: BlurParams, progress, cancelled, cache) -> OpResult:
@@ -152,35 +160,17 @@ def run_blur(inputs, params: BlurParams, progress, cancelled, cache) -> OpResult
                     "none", "cpu")
 
 
-class HarmonizeParams(Params):
-    mode: Literal["photo", "painterly"] = "photo"
-    strength: float = Field(1.0, ge=0.0, le=1.0)
-    seed: int = Field(0, ge=0, le=2**31 - 1)
-    quality: Literal["fast", "balanced", "best"] = "fast"
-    iterations: Optional[int] = Field(None, ge=1, le=1000)
-    name: Optional[str] = Field(None, max_length=200)
-
-
 def run_harmonize(inputs, params: HarmonizeParams, progress, cancelled, cache) -> OpResult:
     """The harmonized crop, its alpha the pasted object's mask, ready to stack."""
     from ..engine.harmonize import harmonize
 
     result = harmonize(inputs["image"], inputs["mask"], **params.model_dump(exclude={"name"}),
                        progress=progress, cancelled=cancelled, layer_name=params.name or "Harmonized")
-    layers = []
-    for layer in result.layers:
-        rgba = np.dstack([layer.rgb, layer.mask])
-        h, w = layer.mask.shape
-        layers.append(ResultLayer(layer.name, layer.x, layer.y, w, h, encode_png(rgba)))
-    return OpResult(layers, result.encoder, result.device)
-
-
-class SegmentParams(Params):
-    target: Literal["subject", "person", "refine"] = "subject"
+    return OpResult([layer_from(layer) for layer in result.layers], result.encoder, result.device)
 
 
 def run_segment(inputs, params: SegmentParams, progress, cancelled, cache) -> OpResult:
-    """The mask as a full-size layer of kind "mask": gray in R, G and B, opaque."""
+    """The mask as a full-size layer: gray in R, G and B, and the same values in alpha."""
     from ..engine.devices import pick_device
     from ..engine.segment import segment
     from ..errors import InputError
@@ -190,19 +180,15 @@ def run_segment(inputs, params: SegmentParams, progress, cancelled, cache) -> Op
         raise InputError("refine needs a selection to refine: select roughly around the object first")
     result = segment(inputs["image"], params.target, hint, progress=progress, cancelled=cancelled)
     h, w = result.mask.shape
-    rgba = np.dstack([result.mask] * 3 + [np.full((h, w), 255, np.uint8)])
-    layer = ResultLayer("Selection", 0, 0, w, h, encode_png(rgba), kind="mask")
+    layer = ResultLayer("Selection", 0, 0, w, h, encode_png(np.dstack([result.mask] * 4)))
     return OpResult([layer], "none", str(pick_device()),
                     info={"method": result.method, "warnings": list(result.warnings)})
 
 
 OPS: dict[str, Op] = {
-    "stylize": Op(StylizeParams, {"image": "image", "mask": "mask", "style": "style",
-                                  **{f"{kind}{i}": kind for i in range(MAX_REGIONS) for kind in ("mask", "style")},
-                                  "rest": "style"},
-                  ("image",), run_stylize, check_stylize_parts),
-    "blur": Op(BlurParams, {"image": "image", "mask": "mask"}, ("image", "mask"), run_blur),
-    "harmonize": Op(HarmonizeParams, {"image": "image", "mask": "mask"}, ("image", "mask"),
-                    run_harmonize),
-    "segment": Op(SegmentParams, {"image": "image", "hint": "hint"}, ("image",), run_segment),
+    "stylize": Op(contract.STYLIZE, StylizeParams, run_stylize, check_stylize_parts),
+    "blur": Op(contract.BLUR, BlurParams, run_blur),
+    "harmonize": Op(contract.HARMONIZE, HarmonizeParams, run_harmonize),
+    "segment": Op(contract.SEGMENT, SegmentParams, run_segment),
 }
+assert set(OPS) == set(contract.OPERATIONS)

@@ -1,20 +1,18 @@
-"""Standard-library client for the maskstyle backend, used by the GIMP plug-in.
+"""The one HTTP client for the maskstyle backend: submit, progress, cancel, fetch.
 
-Settings come from `maskstyle/config.json` in the platform's config directory
-(keys: port, token, backend_command); MASKSTYLE_CONFIG_DIR, MASKSTYLE_URL and
-MASKSTYLE_TOKEN override it. Every failure is raised as a BackendError whose
-text is written for a person.
+Standard library only: the GIMP plug-in, the installer, `maskstyle doctor` and the command
+line all use it (the backend's `maskstyle.client` adds numpy arrays on top). Every failure is
+raised as a BackendError whose text is written for a person.
 
-Run as a script (`python msclient.py --guard`), this file is the cancel guard:
-it reads {"url", "token", "job"} from stdin and cancels the job if stdin closes
-before the plug-in writes "done" (GIMP kills a plug-in whose progress is cancelled).
+Run as `python -m maskstyle_wire.client --guard`, this module is the cancel guard: it reads
+{"url", "token", "job"} from stdin and cancels the job if stdin closes before its parent
+writes "done" (GIMP kills a plug-in whose progress is cancelled).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
 import sys
 import time
@@ -22,93 +20,17 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
-APP = "maskstyle"
-SETUP_HINT = "Run the maskstyle installer, or start the backend with `maskstyle serve`."
+from . import contract
+from .errors import BackendError, BackendUnavailable, ContractMismatch, JobCancelled, JobFailed
+from .settings import SETUP_HINT, Settings, load_settings
+
+BUSY_RETRY_SECONDS = 120.0  # how long submit keeps retrying while the backend's queue is full
 
 
-class BackendError(Exception):
-    """A failure to show to the user as is."""
-
-    def __init__(self, message: str, code: str = "error"):
-        super().__init__(message)
-        self.code = code
-
-
-class BackendUnavailable(BackendError):
-    """The backend cannot be reached (or started)."""
-
-
-class JobFailed(BackendError):
-    """The backend ran the job and reported an error."""
-
-
-class JobCancelled(BackendError):
-    """The job was cancelled."""
-
-
-# ---------------------------------------------------------------- settings
-
-def config_dirs(env=None, platform: str | None = None) -> list[Path]:
-    """Directories searched for config.json, best first."""
-    env = os.environ if env is None else env
-    platform = platform or sys.platform
-    if env.get("MASKSTYLE_CONFIG_DIR"):
-        return [Path(env["MASKSTYLE_CONFIG_DIR"])]
-    home = Path(env.get("HOME") or env.get("USERPROFILE") or Path.home())
-    if platform.startswith("win"):
-        # platformdirs (used by the backend) picks %LOCALAPPDATA%\maskstyle\maskstyle.
-        local = Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local")
-        roaming = Path(env.get("APPDATA") or home / "AppData" / "Roaming")
-        return [local / APP / APP, roaming / APP]
-    if platform == "darwin":
-        return [home / "Library" / "Application Support" / APP]
-    xdg = env.get("XDG_CONFIG_HOME", "")
-    base = Path(xdg) if os.path.isabs(xdg) else home / ".config"
-    return [base / APP]
-
-
-@dataclass
-class Settings:
-    url: str
-    token: str
-    backend_command: list[str] = field(default_factory=list)
-    config_path: Path | None = None
-
-
-def load_settings(env=None, platform: str | None = None) -> Settings:
-    """Read the config file, then apply the environment overrides."""
-    env = os.environ if env is None else env
-    dirs = config_dirs(env, platform)
-    path = next((d / "config.json" for d in dirs if (d / "config.json").is_file()), dirs[0] / "config.json")
-    config = {}
-    if path.is_file():
-        try:
-            config = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            raise BackendError(f"The maskstyle config file {path} cannot be read ({err}). {SETUP_HINT}",
-                               "bad_config") from None
-        if not isinstance(config, dict):
-            raise BackendError(f"The maskstyle config file {path} is not a JSON object. {SETUP_HINT}",
-                               "bad_config")
-    url = env.get("MASKSTYLE_URL") or (f"http://127.0.0.1:{config['port']}" if config.get("port") else "")
-    token = env.get("MASKSTYLE_TOKEN") or config.get("token") or ""
-    if not url or not token:
-        raise BackendError(f"maskstyle is not set up: {path} is missing or has no port and token. {SETUP_HINT}",
-                           "not_configured")
-    command = config.get("backend_command") or []
-    if isinstance(command, str):
-        command = shlex.split(command)
-    return Settings(url.rstrip("/"), token, [str(part) for part in command], path)
-
-
-# ---------------------------------------------------------------- HTTP
-
-def encode_multipart(fields: dict[str, str], files: dict[str, tuple[str, str, bytes]],
-                     boundary: str | None = None) -> tuple[bytes, str]:
-    """Build a multipart/form-data body. files maps part name -> (filename, content type, data)."""
+def encode_multipart(fields: dict, files: dict, boundary: str | None = None) -> tuple[bytes, str]:
+    """A multipart/form-data body. files maps part name -> (filename, content type, data)."""
     boundary = boundary or "maskstyle-" + uuid.uuid4().hex
     parts = []
     for name, value in fields.items():
@@ -121,6 +43,11 @@ def encode_multipart(fields: dict[str, str], files: dict[str, tuple[str, str, by
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
+def png_part(name: str, data: bytes) -> tuple[str, str, bytes]:
+    """A file part for submit: (filename, content type, bytes)."""
+    return (f"{name}.png", "image/png", data)
+
+
 def _error_message(err: urllib.error.HTTPError) -> tuple[str, str]:
     try:
         error = json.loads(err.read().decode("utf-8"))["error"]
@@ -131,7 +58,7 @@ def _error_message(err: urllib.error.HTTPError) -> tuple[str, str]:
 
 def with_time_left(stage: str, eta_seconds) -> str:
     """'painting' -> 'painting, about 40 s left' when the backend can tell."""
-    if not isinstance(eta_seconds, (int, float)) or eta_seconds < 0:
+    if not isinstance(eta_seconds, (int, float)) or isinstance(eta_seconds, bool) or eta_seconds < 0:
         return stage
     if eta_seconds < 60:
         left = f"about {max(1, round(eta_seconds))} s left"
@@ -151,8 +78,11 @@ class Client:
         self.process = None  # the backend process this client started, if it started one
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Client":
-        return cls(settings.url, settings.token)
+    def from_settings(cls, settings: Settings | None = None, timeout: float = 60.0) -> "Client":
+        settings = settings or load_settings()
+        return cls(settings.url, settings.token, timeout)
+
+    # -- HTTP
 
     def _request(self, method: str, path: str, body: bytes | None = None,
                  content_type: str | None = None, auth: bool = True, timeout: float | None = None) -> bytes:
@@ -169,19 +99,24 @@ class Client:
             message, code = _error_message(err)
             if err.code == 401:
                 message = f"The maskstyle backend refused the access token: {message} {SETUP_HINT}"
-            raise BackendError(message, code) from None
+            raise BackendError(message, code, err.code) from None
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
-            raise BackendUnavailable(f"Cannot reach the maskstyle backend at {self.url} ({reason}).",
-                                     "unreachable") from None
+            raise BackendUnavailable(f"Cannot reach the maskstyle backend at {self.url} ({reason}): it is "
+                                     "not running there. Start it with `maskstyle serve`.", "unreachable") from None
 
     def _json(self, method: str, path: str, **kwargs) -> dict:
         data = self._request(method, path, **kwargs)
         try:
-            return json.loads(data.decode("utf-8"))
+            answer = json.loads(data.decode("utf-8"))
         except ValueError:
-            raise BackendError(f"The maskstyle backend at {self.url} sent an answer that is not JSON.",
-                               "bad_answer") from None
+            answer = None
+        if not isinstance(answer, dict):
+            raise BackendError(f"The maskstyle backend at {self.url} sent an answer that is not a JSON object.",
+                               "bad_answer")
+        return answer
+
+    # -- the API
 
     def health(self, timeout: float = 5.0) -> dict:
         return self._json("GET", "/v1/health", auth=False, timeout=timeout)
@@ -189,10 +124,35 @@ class Client:
     def info(self) -> dict:
         return self._json("GET", "/v1/info")
 
-    def submit(self, op: str, params: dict, files: dict[str, tuple[str, str, bytes]]) -> str:
+    def check_contract(self) -> dict:
+        """The backend's info; ContractMismatch when it speaks another contract version."""
+        info = self.info()
+        theirs = (info.get("contract") or {}).get("version")
+        if theirs != contract.CONTRACT_VERSION:
+            raise ContractMismatch(
+                f"The maskstyle backend at {self.url} (version {info.get('version', 'unknown')}) speaks "
+                f"contract version {theirs}, and this client speaks {contract.CONTRACT_VERSION}. "
+                "Install the plug-in and the backend from the same release (run the installer again).",
+                "contract_mismatch")
+        return info
+
+    def submit(self, op: str, params: dict, files: dict, busy_retry: float = BUSY_RETRY_SECONDS) -> str:
+        """Send a job; its id. files maps part name -> (filename, content type, bytes).
+
+        While the backend's queue is full (HTTP 429), the job is sent again with a growing pause,
+        for up to busy_retry seconds."""
         request = json.dumps({"op": op, "params": params})
         body, content_type = encode_multipart({"request": request}, files)
-        answer = self._json("POST", "/v1/jobs", body=body, content_type=content_type)
+        deadline, pause = time.monotonic() + busy_retry, 0.1
+        while True:
+            try:
+                answer = self._json("POST", "/v1/jobs", body=body, content_type=content_type)
+                break
+            except BackendError as err:
+                if err.status != 429 or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
         if "id" not in answer:
             raise BackendError("The maskstyle backend accepted the job but gave no job id.", "bad_answer")
         return str(answer["id"])
@@ -204,10 +164,11 @@ class Client:
         self._request("DELETE", f"/v1/jobs/{urllib.parse.quote(job_id)}")
 
     def result(self, job_id: str) -> dict:
+        """The result manifest: {"layers": [{"name", "x", "y", "width", "height", "url", ...}], ...}."""
         return self._json("GET", f"/v1/jobs/{urllib.parse.quote(job_id)}/result")
 
     def fetch(self, url: str) -> bytes:
-        """Download a result layer; `url` is relative to the server (or absolute)."""
+        """One result layer's PNG; `url` is relative to the server (or absolute)."""
         return self._request("GET", url)
 
     def wait(self, job_id: str, on_progress=None, poll_interval: float = 0.25) -> dict:
@@ -228,7 +189,8 @@ class Client:
             time.sleep(poll_interval)
 
     def run_job(self, op: str, params: dict, files: dict, on_progress=None, guard: bool = True) -> dict:
-        """Submit, wait and return the result. The job is cancelled if this process dies or raises."""
+        """Submit, wait and return the result manifest. The job is cancelled if this process
+        raises (Ctrl+C included) or, with guard, dies."""
         job_id = self.submit(op, params, files)
         watcher = CancelGuard(self, job_id) if guard else None
         try:
@@ -246,25 +208,28 @@ class Client:
             if watcher:
                 watcher.release()
 
+    def run(self, op: str, params: dict, files: dict, on_progress=None, guard: bool = False
+            ) -> tuple[dict, list]:
+        """run_job, then fetch every layer: (manifest, [PNG bytes, one per manifest layer])."""
+        manifest = self.run_job(op, params, files, on_progress, guard)
+        layers = manifest.get("layers")
+        if not isinstance(layers, list):
+            raise BackendError("The maskstyle backend finished but sent no result layers.", "bad_answer")
+        return manifest, [self.fetch(layer["url"]) for layer in layers]
+
 
 # ---------------------------------------------------------------- starting the backend
-
-def _log_path(settings: Settings) -> Path | None:
-    if settings.config_path is None:
-        return None
-    return settings.config_path.parent / "backend.log"
-
 
 def start_backend(settings: Settings, on_wait=None, timeout: float = 120.0, interval: float = 0.5) -> Client:
     """Start the backend from the config's backend_command and wait until it answers.
 
-    on_wait(seconds_waited) is called while waiting; returning False from it stops waiting.
-    """
+    on_wait(seconds_waited) is called while waiting; returning False from it stops waiting."""
     client = Client.from_settings(settings)
     if not settings.backend_command:
         raise BackendUnavailable(f"The maskstyle backend is not running at {settings.url}, and no "
                                  f"backend_command is set to start it. {SETUP_HINT}", "unreachable")
-    log_path, log = _log_path(settings), subprocess.DEVNULL
+    log_path = settings.config_path.parent / "backend.log" if settings.config_path else None
+    log = subprocess.DEVNULL
     if log_path:
         try:
             log = open(log_path, "ab")
@@ -306,14 +271,15 @@ def start_backend(settings: Settings, on_wait=None, timeout: float = 120.0, inte
 
 
 def connect(settings: Settings | None = None, on_wait=None, timeout: float = 120.0) -> Client:
-    """A client for a running backend, starting the backend first if needed."""
+    """A client for a running backend of this contract, starting the backend first if needed."""
     settings = settings or load_settings()
     client = Client.from_settings(settings)
     try:
         client.health()
-        return client
     except BackendError:
-        return start_backend(settings, on_wait, timeout)
+        client = start_backend(settings, on_wait, timeout)
+    client.check_contract()
+    return client
 
 
 # ---------------------------------------------------------------- cancel guard
@@ -323,10 +289,13 @@ class CancelGuard:
 
     def __init__(self, client: Client, job_id: str):
         self.process = None
+        package_parent = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_parent,
+                                                                         os.environ.get("PYTHONPATH")])))
         try:
-            self.process = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--guard"],
+            self.process = subprocess.Popen([sys.executable, "-m", "maskstyle_wire.client", "--guard"],
                                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL, close_fds=True,
+                                            stderr=subprocess.DEVNULL, close_fds=True, env=env,
                                             **({"start_new_session": True} if os.name != "nt" else {}))
             line = json.dumps({"url": client.url, "token": client.token, "job": job_id}) + "\n"
             self.process.stdin.write(line.encode())

@@ -1,0 +1,35 @@
+"""What every engine operation returns: the composite, and its layers as GIMP receives them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Layer:
+    """One result layer as GIMP receives it: opaque RGB crop at (x, y), and its mask."""
+
+    name: str
+    x: int
+    y: int
+    rgb: np.ndarray    # (h, w, 3) uint8
+    mask: np.ndarray   # (h, w) uint8, 0 = keep the original
+
+    @property
+    def rgba(self) -> np.ndarray:
+        alpha = np.full(self.mask.shape + (1,), 255, np.uint8)
+        return np.concatenate([self.rgb, alpha], axis=2)
+
+
+@dataclass
+class Result:
+    """What stylize and harmonize return: the composite, and layers that rebuild it over the original."""
+
+    image: np.ndarray          # the full composite (H, W, 3) uint8
+    layers: list[Layer]
+    encoder: str               # "none" where no encoder ran
+    device: str
+    timings: dict = field(default_factory=dict)
+    method: str = ""           # stylize: "patch" or "neural"
