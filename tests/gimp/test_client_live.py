@@ -15,7 +15,7 @@ import pytest
 from maskstyle_wire import client as wire
 from maskstyle_wire import png
 from maskstyle_wire.errors import BackendError, JobCancelled
-from maskstyle_wire.settings import Settings
+from maskstyle_wire.settings import Settings, write_config
 
 from .harness import client_for, free_port
 
@@ -115,7 +115,9 @@ def test_connect_starts_the_backend_from_its_command(tmp_path, monkeypatch):
     port = free_port()
     command = [sys.executable, "-m", "maskstyle.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     monkeypatch.setenv("MASKSTYLE_CONFIG_DIR", str(tmp_path))
-    settings = Settings(f"http://127.0.0.1:{port}", "unused", command, tmp_path / "config.json")
+    token = "0123456789abcdef0123"  # the config's, which the started backend reads too
+    write_config({"port": port, "token": token, "backend_command": command}, tmp_path / "config.json")
+    settings = Settings(f"http://127.0.0.1:{port}", token, command, tmp_path / "config.json")
     waited = []
     client = wire.connect(settings, on_wait=waited.append, timeout=180)
     try:

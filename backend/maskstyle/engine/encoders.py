@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from maskstyle_wire.contract import STYLIZE
 from torch import nn
 
 from .. import models
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-ENCODERS = ("builtin", "vgg19")
+ENCODERS = tuple(v for v in STYLIZE.param("encoder").values if v != "auto")  # builtin, vgg19
 
 
 def _mirror(op: nn.Module, mask: torch.Tensor) -> torch.Tensor:

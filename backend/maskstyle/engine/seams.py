@@ -23,11 +23,12 @@ from typing import Callable
 
 import cv2
 import numpy as np
+from maskstyle_wire.contract import STYLIZE
 
 from ..errors import InputError
 from . import seam_mrf
 
-SEAMS = ("none", "feather", "graphcut")
+SEAMS = STYLIZE.param("seam").values  # none, feather, graphcut
 UNARY_WEIGHT = 1.0  # graphcut: pull towards the feather, relative to the band's mean |S-O|^2
 SMOOTHNESS = 1.0    # graphcut: cost of an opacity step, on the same scale
 LEVELS = 16         # graphcut: opacity steps from original to stylized
