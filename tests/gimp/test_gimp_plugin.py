@@ -9,12 +9,13 @@ import time
 
 import numpy as np
 import pytest
+from maskstyle_wire import png
+from server_process import Backend
 
+from . import harness
 from .harness import client_for, free_port
 from .scenes import (SIZE, assert_unchanged, assert_untouched, composite_of, layer_mask, layer_rgba, layers_by_name,
                      new_layers, scene, selection_of, xfail_if_op_missing)
-
-from maskstyle_wire import png
 
 STYLIZE = "plug-in-maskstyle-stylize-selection"
 HARMONIZE = "plug-in-maskstyle-harmonize-layer"
@@ -229,4 +230,27 @@ def test_a_killed_plugin_cancels_its_backend_job(gimp, files, env, backend):
     finally:
         report = gimp.finish(run)
     assert report["calls"][0]["status"] != "success"
+    assert_unchanged(report)
+
+
+def test_a_backend_that_dies_mid_job_gives_a_clear_message_and_changes_nothing(gimp, files, tmp_path):
+    """The backend process is killed while it stylizes; the plug-in says so and adds nothing."""
+    (tmp_path / "cfg").mkdir()
+    doomed = Backend(tmp_path / "cfg")
+    try:
+        doomed_env = harness.backend_env(doomed)
+        slow = {**_stylize_args(files), "quality": "best", "method": "neural"}
+        run = gimp.start({"image": scene(files, "Top", "Photo", "Background"), "selection": RECTANGLE,
+                          "calls": [{"procedure": STYLIZE, "layer": "Photo", "args": slow}]}, doomed_env)
+        try:
+            _wait_until(lambda: _running_jobs(doomed) == 1, 120, "the plug-in's job to run")
+            doomed.proc.kill()
+        finally:
+            report = gimp.finish(run)
+    finally:
+        doomed.stop()
+    call = report["calls"][0]
+    assert call["status"] != "success"
+    assert "stopped while it worked on the job" in call["message"] and "nothing was changed" in call["message"]
+    assert "Traceback" not in call["message"]
     assert_unchanged(report)

@@ -198,6 +198,11 @@ class Client:
             return self.result(job_id)
         except (JobFailed, JobCancelled):
             raise
+        except BackendUnavailable as err:  # it answered the submit, so it stopped mid-job
+            raise BackendUnavailable(f"The maskstyle backend at {self.url} stopped while it worked on the job, "
+                                     "so there is no result and nothing was changed. It may have run out of "
+                                     "memory: see backend.log beside the maskstyle config, then try again.",
+                                     "backend_stopped") from err
         except BaseException:
             try:
                 self.cancel(job_id)
