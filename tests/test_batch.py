@@ -55,6 +55,18 @@ def test_batch_writes_good_files_reports_bad_ones_and_resumes(shoot):
     failed = {os.path.basename(f["input"]): f["error"] for f in data["failed"]}
     assert set(failed) == {"broken.jpg", "odd.png"}
     assert "not a readable image" in failed["broken.jpg"] and "same size" in failed["odd.png"]
+    files = data["files"]  # one entry per input, in the inputs' order
+    assert [os.path.basename(f["input"]) for f in files] == ["broken.jpg", "good0.png", "good1.png",
+                                                             "good2.png", "odd.png"]
+    for entry in files:
+        assert set(entry) == {"input", "output", "status", "error", "worker", "seconds", "attempts"}
+        assert entry["output"] == str(out.resolve() / (os.path.splitext(os.path.basename(entry["input"]))[0]
+                                                       + ".png"))
+        assert entry["worker"] == "local" and entry["seconds"] >= 0 and entry["attempts"] == 1
+        good = entry["input"].endswith(("good0.png", "good1.png", "good2.png"))
+        assert entry["status"] == ("written" if good else "failed")
+        assert (entry["error"] is None) == good
+        assert good or entry["error"] == failed[os.path.basename(entry["input"])]
     assert "3 written, 0 skipped" in r.stdout and "2 failed" in r.stdout
     for name in ("broken.jpg", "odd.png"):  # each failure once, on stderr, with its path
         assert r.stderr.count(f"failed: {shoot / 'photos' / name}:") == 1
@@ -66,9 +78,13 @@ def test_batch_writes_good_files_reports_bad_ones_and_resumes(shoot):
 
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     r = run("batch", "stylize", shoot / "photos", "--style", shoot / "style.png", "--mask-dir",
-            shoot / "masks", "--out", out, *QUICK)
+            shoot / "masks", "--out", out, "--report", report, *QUICK)
     assert "0 written, 3 skipped" in r.stdout
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == stamps
+    statuses = {os.path.basename(f["input"]): (f["status"], f["worker"]) for f in
+                json.loads(report.read_text())["files"]}
+    assert statuses == {"broken.jpg": ("failed", "local"), "odd.png": ("failed", "local"),
+                        **{f"good{i}.png": ("skipped", None) for i in range(3)}}
 
 
 def test_killed_batch_leaves_only_whole_files_and_a_rerun_completes(shoot):
@@ -132,8 +148,11 @@ def test_batch_against_a_running_backend(shoot, tmp_path):
     try:
         r = run("batch", "stylize", shoot / "photos", "--style", shoot / "style.png",
                 "--mask-dir", shoot / "masks", "--out", tmp_path / "remote", "--server",
-                backend.url, "--token", backend.token, "--jobs", "2", *QUICK)
+                backend.url, "--token", backend.token, "--jobs", "2", "--report", tmp_path / "r.json",
+                *QUICK)
         assert r.returncode == 0, r.stderr
         assert "3 written" in r.stdout
+        workers = {f["worker"] for f in json.loads((tmp_path / "r.json").read_text())["files"]}
+        assert workers <= {f"{backend.url}#1", f"{backend.url}#2"} and workers
     finally:
         backend.stop()

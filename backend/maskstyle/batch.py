@@ -5,7 +5,10 @@
   so an interrupted run leaves only complete files, and a rerun skips them (`force`
   redoes them).
 - A bad file is reported and skipped while the rest go on; the summary and the report
-  list every file with its outcome.
+  list every file with its outcome: the report's `files` has one entry per input (input,
+  output, status written|skipped|failed, error, worker, seconds, attempts).
+- The same promises hold on a Ray cluster (`ray_batch.run_ray_batch`), which fills the same
+  report.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import glob
 import json
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,15 +36,54 @@ class BatchReport:
     written: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
+    files: list[dict] = field(default_factory=list)  # one entry per input, see add()
     seconds: float = 0.0
+    interrupted: bool = False
+    unfinished: int = 0  # files not done when the run was interrupted
+
+    def add(self, source, target, status: str, error: str | None = None, worker: str | None = None,
+            seconds: float | None = None, attempts: int = 0) -> dict:
+        """Record one input's outcome: written, skipped (its output was there) or failed."""
+        entry = {"input": str(source), "output": str(target) if target is not None else None,
+                 "status": status, "error": error, "worker": worker,
+                 "seconds": round(seconds, 3) if seconds is not None else None, "attempts": attempts}
+        if status == "written":
+            self.written.append(entry["output"])
+        elif status == "skipped":
+            self.skipped.append(entry["input"])
+        elif status == "failed":
+            self.failed.append({"input": entry["input"], "error": error})
+        else:
+            raise ValueError(f"unknown status {status!r}")
+        self.files.append(entry)
+        return entry
+
+    def sort_files(self, order: list) -> None:
+        """Entries in the order of the inputs, whatever order they finished in."""
+        rank = {str(source): i for i, source in enumerate(order)}
+        self.files.sort(key=lambda entry: rank.get(entry["input"], len(rank)))
 
     def as_dict(self) -> dict:
-        return {"op": self.op, "written": self.written, "skipped": self.skipped,
-                "failed": self.failed, "seconds": round(self.seconds, 2)}
+        out = {"op": self.op, "written": self.written, "skipped": self.skipped,
+               "failed": self.failed, "files": self.files, "seconds": round(self.seconds, 2)}
+        if self.interrupted:
+            out.update(interrupted=True, unfinished=self.unfinished)
+        return out
 
     def summary(self) -> str:
-        return (f"{self.op}: {len(self.written)} written, {len(self.skipped)} skipped (already "
+        text = (f"{self.op}: {len(self.written)} written, {len(self.skipped)} skipped (already "
                 f"there), {len(self.failed)} failed, in {self.seconds:.1f} s")
+        if self.interrupted:
+            text += (f"; interrupted with {self.unfinished} not done (every file written is whole; "
+                     "run the same command again to do the rest)")
+        return text
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for a file that failed: our own errors as they are, anything else named."""
+    if isinstance(exc, MaskstyleError):
+        return str(exc)
+    return f"unexpected {type(exc).__name__}: {exc}"
 
 
 def expand_inputs(patterns: list[str]) -> list[Path]:
@@ -115,8 +158,14 @@ class MaskSource:
 
 
 def run_batch(op: str, inputs: list[str], out_dir: str, process: Callable[[Path, Callable], np.ndarray],
-              force: bool = False, jobs: int = 1, progress_bar: bool = True) -> BatchReport:
-    """Apply `process(source, stage_callback) -> image` to every input; write `out/<stem>.png`."""
+              force: bool = False, jobs: int = 1, progress_bar: bool = True,
+              worker: str = "local") -> BatchReport:
+    """Apply `process(source, stage_callback) -> image` to every input; write `out/<stem>.png`.
+
+    `worker` names who does the work in the report's entries ("local", or a backend's URL);
+    with jobs > 1 each entry also says which of the parallel threads did it ("local#1").
+    A KeyboardInterrupt stops the run: files in progress finish (whole), the rest are left
+    for a rerun, and the report says it was interrupted."""
     from tqdm import tqdm
 
     from .images import write_image
@@ -128,8 +177,8 @@ def run_batch(op: str, inputs: list[str], out_dir: str, process: Callable[[Path,
     report = BatchReport(op)
     start = time.perf_counter()
 
-    def fail(source: Path, error: str) -> None:  # reported once, as it happens
-        report.failed.append({"input": str(source), "error": error})
+    def fail(source: Path, target: Path | None, error: str, **kw) -> None:  # reported once, as it happens
+        report.add(source, target, "failed", error, **kw)
         tqdm.write(f"failed: {source}: {error}", file=sys.stderr)
 
     todo = []
@@ -137,12 +186,21 @@ def run_batch(op: str, inputs: list[str], out_dir: str, process: Callable[[Path,
     for source in sources:
         target = output_for(source, out)
         if target.resolve() in inputs_resolved:
-            fail(source, f"its output {target} would overwrite an input; choose another --out folder")
+            fail(source, target, f"its output {target} would overwrite an input; choose another --out folder")
         elif target.exists() and not force:
-            report.skipped.append(str(source))
+            report.add(source, target, "skipped")
         else:
             todo.append((source, target))
     bar = tqdm(total=len(todo), desc=op, unit="file", disable=not progress_bar or None)
+    threads: dict[str, str] = {}  # pool thread name -> worker name
+    lock = threading.Lock()
+
+    def worker_name() -> str:
+        if jobs <= 1:
+            return worker
+        name = threading.current_thread().name
+        with lock:
+            return threads.setdefault(name, f"{worker}#{len(threads) + 1}")
 
     def one(item):
         source, target = item
@@ -150,25 +208,33 @@ def run_batch(op: str, inputs: list[str], out_dir: str, process: Callable[[Path,
         def stage(fraction: float, name: str) -> None:
             bar.set_postfix_str(f"{source.name}: {name} {fraction:.0%}", refresh=False)
 
+        began = time.perf_counter()
         try:
             write_image(target, process(source, stage))
-            return source, target, None
-        except MaskstyleError as exc:
-            return source, target, str(exc)
+            error = None
         except Exception as exc:  # one bad file must not stop the batch
-            return source, target, f"unexpected {type(exc).__name__}: {exc}"
+            error = error_text(exc)
+        return source, target, error, worker_name(), time.perf_counter() - began
 
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="maskstyle-batch")
+    done = 0
     try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for source, target, error in pool.map(one, todo):
-                if error is None:
-                    report.written.append(str(target))
-                else:
-                    fail(source, error)
-                bar.update(1)
+        for source, target, error, name, seconds in pool.map(one, todo):
+            if error is None:
+                report.add(source, target, "written", worker=name, seconds=seconds, attempts=1)
+            else:
+                fail(source, target, error, worker=name, seconds=seconds, attempts=1)
+            done += 1
+            bar.update(1)
+    except KeyboardInterrupt:  # files being written finish whole; the queued ones are left
+        report.interrupted, report.unfinished = True, len(todo) - done
+        pool.shutdown(wait=False, cancel_futures=True)
+    else:
+        pool.shutdown()
     finally:
         bar.close()
         report.seconds = time.perf_counter() - start
+        report.sort_files(sources)
     return report
 
 
