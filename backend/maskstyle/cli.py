@@ -300,11 +300,12 @@ def cmd_batch(args) -> int:
     else:
         using = masks.describe()
     print(f"{args.op}: {using}; writing to {args.out}", file=sys.stderr)
-    report = run_batch(args.op, args.inputs, args.out, process, force=args.force, jobs=args.jobs)
+    report = run_batch(args.op, args.inputs, args.out, process, force=args.force, jobs=args.jobs,
+                       worker=args.server or "local")
     print(report.summary())  # each failure was printed to stderr as it happened
     if args.report:
         write_report(args.report, report)
-    return 1 if report.failed else 0
+    return 130 if report.interrupted else 1 if report.failed else 0
 
 
 def _batch_process(args, masks, client):
