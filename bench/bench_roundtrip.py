@@ -12,6 +12,7 @@ download. `run_seconds` is the server's own time for the job; the rest is overhe
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import socket
@@ -23,10 +24,11 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from maskstyle.client import Client
 from maskstyle.demo import brush_strokes
 from maskstyle.images import encode_png
+from maskstyle_wire.client import Client, png_part
 
 
 class Backend:
@@ -74,7 +76,7 @@ def main():
     args = ap.parse_args()
     backend = Backend(Path(tempfile.mkdtemp()))
     client = Client(backend.url, backend.token, timeout=300)
-    style = encode_png(brush_strokes(256))
+    style = png_part("style", encode_png(brush_strokes(256)))
     rng = np.random.default_rng(0)
     print("| layer | total s | job s (server) | overhead s | overhead share |")
     print("|---|---|---|---|---|")
@@ -89,12 +91,15 @@ def main():
             totals, runs = [], []
             for _ in range(args.repeats):
                 t = time.perf_counter()
-                files = {"image": encode_png(image), "mask": encode_png(mask), "style": style}
+                files = {"image": png_part("image", encode_png(image)),
+                         "mask": png_part("mask", encode_png(mask)), "style": style}
                 job_id = client.submit("stylize", params, files)
-                manifest = client.wait(job_id, interval=0.05)
-                layers = [client.layer(l) for l in manifest["layers"]]
+                state = client.wait(job_id, poll_interval=0.05)
+                manifest = client.result(job_id)
+                layers = [np.asarray(Image.open(io.BytesIO(client.fetch(l["url"]))).convert("RGBA"))
+                          for l in manifest["layers"]]
                 totals.append(time.perf_counter() - t)
-                runs.append(client.status(job_id)["run_seconds"])
+                runs.append(state["run_seconds"])
                 assert layers[0].shape[2] == 4
             total, run = float(np.median(totals)), float(np.median(runs))
             print(f"| {size}x{size} RGB(A) | {total:.2f} | {run:.2f} | {total - run:.2f} | "

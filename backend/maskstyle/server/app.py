@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextlib
 import hmac
 import json
 import platform
@@ -15,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartParser
 
 from .. import __version__
 from ..errors import InputError, MaskstyleError
@@ -129,7 +131,7 @@ def create_app(settings: Settings) -> FastAPI:
             return error(415, "bad_request", "send the job as multipart/form-data with a "
                          "'request' part and image parts")
         try:
-            form = await request.form(max_files=contract.MAX_FILE_PARTS, max_fields=8, max_part_size=settings.max_request_json)
+            form = await _read_form(request, settings)
         except Exception:
             return error(400, "bad_upload", "the upload is malformed or was cut short; send it again")
         try:
@@ -179,6 +181,28 @@ def create_app(settings: Settings) -> FastAPI:
         return Response(job.result.layers[index].png, media_type="image/png")
 
     return app
+
+
+class _WholeMultiPartParser(MultiPartParser):
+    """Starlette's multipart parser, which also tells whether the body reached its closing
+    boundary. The parser alone drops a part that was cut short without a word, so a cut upload
+    read as one that never sent its image."""
+
+    complete = False
+
+    def on_end(self) -> None:
+        self.complete = True
+
+
+async def _read_form(request: Request, settings: Settings):
+    async with contextlib.aclosing(request.stream()) as stream:
+        parser = _WholeMultiPartParser(request.headers, stream, max_files=contract.MAX_FILE_PARTS,
+                                       max_fields=8, max_part_size=settings.max_request_json)
+        form = await parser.parse()
+    if not parser.complete:
+        await form.close()
+        raise ValueError("the multipart body ends before its closing boundary")
+    return form
 
 
 def _no_job(job_id: str) -> JSONResponse:

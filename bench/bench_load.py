@@ -1,0 +1,211 @@
+"""Load: N small jobs from C concurrent wire clients against one `maskstyle serve`, side by
+side with the same N jobs from a single client.
+
+The bench starts the backend itself (`python -m maskstyle.cli serve` on a free loopback port,
+with its own config dir), warms it up with a few jobs, then runs the baseline (1 client) and
+the load (C clients, each a thread with its own `maskstyle_wire.client.Client`). The jobs are
+the load test's: mostly stylize on a small image, every 10th a segment (refine) and every
+10th + 5 a harmonize. Every layer is fetched and decoded, and checked against the manifest's
+size. A job's latency runs from its submit to its last layer fetched, 429 retries included.
+
+    .venv/bin/python bench/bench_load.py [--jobs 100] [--clients 4] [--side 32] [--iterations 1]
+        [--max-queued N] [--poll 0.05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from maskstyle.demo import brush_strokes
+from maskstyle_wire import png
+from maskstyle_wire.client import Client, png_part
+from maskstyle_wire.errors import BackendError
+
+
+class Backend:
+    """`maskstyle serve` as a child process on a free loopback port, with its own config dir."""
+
+    def __init__(self, config_dir: Path, max_queued: int | None = None, timeout: float = 60.0):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        env = {k: v for k, v in os.environ.items() if k not in ("MASKSTYLE_URL", "MASKSTYLE_TOKEN")}
+        env["MASKSTYLE_CONFIG_DIR"] = str(config_dir)
+        if max_queued is not None:
+            env["MASKSTYLE_MAX_QUEUED"] = str(max_queued)
+        self.log_path = config_dir / "backend.log"
+        self.log = self.log_path.open("w")
+        self.proc = subprocess.Popen([sys.executable, "-m", "maskstyle.cli", "serve", "--port", str(port)],
+                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the backend exited: {self.log_path.read_text()}")
+            try:
+                urllib.request.urlopen(self.url + "/v1/health", timeout=1).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"the backend did not answer /v1/health in {timeout:.0f} s") from None
+                time.sleep(0.2)
+        self.token = json.loads((config_dir / "config.json").read_text())["token"]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+class CountingClient(Client):
+    """A wire client that counts the HTTP statuses it is answered with. submit retries a 429
+    (queue full) inside itself, so the retries are only visible here."""
+
+    def __init__(self, url: str, token: str, statuses: collections.Counter, lock: threading.Lock):
+        super().__init__(url, token, timeout=120)
+        self.statuses, self.lock = statuses, lock
+
+    def _request(self, method, path, *args, **kwargs):
+        try:
+            data = super()._request(method, path, *args, **kwargs)
+        except BackendError as err:
+            with self.lock:
+                self.statuses[err.status or err.code] += 1
+            raise
+        with self.lock:
+            self.statuses[200] += 1
+        return data
+
+
+def encode(array: np.ndarray) -> bytes:
+    h, w = array.shape[:2]
+    return png.encode(np.ascontiguousarray(array).tobytes(), w, h, 1 if array.ndim == 2 else array.shape[2])
+
+
+def make_jobs(n: int, side: int, iterations: int) -> list[tuple[str, dict, dict]]:
+    """(op, params, files) for n jobs; the mask moves and changes size from job to job."""
+    yy, xx = np.mgrid[0:side, 0:side]
+    image = np.stack([xx * 255 // side, yy * 255 // side, np.full_like(xx, 90)], 2).astype(np.uint8)
+    image_png, style_png = encode(image), encode(brush_strokes(max(32, side)))
+    jobs = []
+    for i in range(n):
+        mask = np.zeros((side, side), np.uint8)
+        y, x = (i % 7) * side // 16, ((i // 7) % 9) * side // 20
+        mask[y:y + side * 3 // 8 + i % 5, x:x + side * 5 // 16 + i % 6] = 255
+        if i % 10 == 3:
+            op, params, files = "segment", {"target": "refine"}, {"image": image_png, "hint": encode(mask)}
+        elif i % 10 == 8:
+            op, params, files = "harmonize", {"mode": "photo"}, {"image": image_png, "mask": encode(mask)}
+        else:
+            op = "stylize"
+            params = {"quality": "fast", "max_side": max(32, side), "iterations": iterations,
+                      "encoder": "builtin"}
+            files = {"image": image_png, "mask": encode(mask), "style": style_png}
+        jobs.append((op, params, {name: png_part(name, data) for name, data in files.items()}))
+    return jobs
+
+
+def run_load(backend: Backend, jobs: list, clients: int, poll: float) -> dict:
+    todo = collections.deque(enumerate(jobs))
+    statuses: collections.Counter = collections.Counter()
+    lock = threading.Lock()
+    latencies: list[float] = []
+    failures: list[str] = []
+
+    def work():
+        client = CountingClient(backend.url, backend.token, statuses, lock)
+        while True:
+            with lock:
+                if not todo:
+                    return
+                i, (op, params, files) = todo.popleft()
+            t = time.perf_counter()
+            try:
+                job_id = client.submit(op, params, files)
+                client.wait(job_id, poll_interval=poll)
+                manifest = client.result(job_id)
+                for layer in manifest["layers"]:
+                    w, h, channels, _ = png.decode(client.fetch(layer["url"]))
+                    if (w, h, channels) != (layer["width"], layer["height"], 4):
+                        raise AssertionError(f"layer {w}x{h}x{channels}, manifest {layer['width']}x{layer['height']}")
+                with lock:
+                    latencies.append(time.perf_counter() - t)
+            except Exception as exc:
+                with lock:
+                    failures.append(f"job {i} ({op}): {type(exc).__name__}: {exc}")
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=work) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    lat = np.array(latencies) if latencies else np.array([float("nan")])
+    return {"clients": clients, "jobs": len(jobs), "wall": wall, "rate": len(latencies) / wall,
+            "p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
+            "max": float(lat.max()), "retries": statuses[429], "failures": failures,
+            "errors": {k: v for k, v in statuses.items() if k not in (200, 429)}}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=100)
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--side", type=int, default=32, help="image side in pixels (the job's size)")
+    ap.add_argument("--iterations", type=int, default=1, help="stylize iterations per job")
+    ap.add_argument("--max-queued", type=int, default=None,
+                    help="the backend's queue limit (MASKSTYLE_MAX_QUEUED); default: the backend's own")
+    ap.add_argument("--poll", type=float, default=0.05, help="seconds between a client's status polls")
+    args = ap.parse_args()
+
+    backend = Backend(Path(tempfile.mkdtemp(prefix="maskstyle-bench-load-")), args.max_queued)
+    try:
+        jobs = make_jobs(args.jobs, args.side, args.iterations)
+        run_load(backend, jobs[:10], 1, args.poll)  # warm-up: imports, first-use setup
+        base = run_load(backend, jobs, 1, args.poll)
+        load = run_load(backend, jobs, args.clients, args.poll)
+        queue = Client(backend.url, backend.token).info()["queue"]
+        alive = backend.proc.poll() is None
+    finally:
+        backend.stop()
+
+    print(f"{args.jobs} jobs ({args.side}x{args.side}, stylize {args.iterations} iteration(s), "
+          f"1 in 10 segment, 1 in 10 harmonize), queue limit {queue['limit']}, poll {args.poll} s, "
+          f"{os.cpu_count()} CPUs\n")
+    print("| clients | jobs | wall s | jobs/s | p50 s | p95 s | max s | 429 retries | failures |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in (base, load):
+        print(f"| {r['clients']} | {r['jobs']} | {r['wall']:.2f} | {r['rate']:.1f} | {r['p50']:.3f} | "
+              f"{r['p95']:.3f} | {r['max']:.3f} | {r['retries']} | {len(r['failures'])} |")
+    print(f"\nthroughput {args.clients} clients / 1 client: {load['rate'] / base['rate']:.2f}x; "
+          f"p50 latency {load['p50'] / base['p50']:.2f}x")
+    print(f"after the load: server alive {alive}, queue {queue['queued']} queued, {queue['running']} running")
+    bad = base["failures"] + load["failures"]
+    for line in bad[:20]:
+        print("FAILED", line)
+    for r in (base, load):
+        if r["errors"]:
+            print(f"unexpected statuses with {r['clients']} client(s): {r['errors']}")
+    return 1 if bad or base["errors"] or load["errors"] or not alive else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
