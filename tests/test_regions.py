@@ -388,8 +388,8 @@ def backend(tmp_path_factory):
 def run_job(backend, op, params, files):
     from maskstyle.client import Client
 
-    client = Client(backend.url, backend.token)
-    return client.run(op, params, files)
+    manifest, layers = Client(backend.url, backend.token).run(op, params, files)
+    return manifest, [layer.rgba for layer in layers]
 
 
 def test_server_regions_blur_and_bad_parts(backend, files, capsys):
