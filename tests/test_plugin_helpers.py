@@ -1,5 +1,6 @@
 """The standard-library pieces the GIMP plug-in runs on, without GIMP: the wire package (PNG
-packing, the backend client, the settings) and the plug-in's rectangle and pixel helpers."""
+packing, the backend client, the settings) and the plug-in's rectangles (geometry.py) and pixel
+helpers (pixels.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from maskstyle_wire.errors import BackendError, BackendUnavailable
 
 # Appended, not prepended: plugin/maskstyle/maskstyle.py must not hide the backend package.
 sys.path.append(str(Path(__file__).resolve().parents[1] / "plugin" / "maskstyle"))
-import msregions as regions  # noqa: E402
+import pixels  # noqa: E402
+from geometry import Rect  # noqa: E402
 
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
@@ -253,11 +255,27 @@ def test_waiting_for_a_silent_backend_gives_up(tmp_path):
 
 # ---------------------------------------------------------------- regions
 
-def test_rectangles():
-    assert regions.intersect((0, 0, 10, 10), (5, 6, 10, 10)) == (5, 6, 5, 4)
-    assert regions.intersect((0, 0, 10, 10), (10, 0, 5, 5)) is None
-    assert regions.grow((40, 40, 10, 10), (0, 0, 100, 100)) == (24, 24, 42, 42)
-    assert regions.grow((0, 0, 160, 10), (0, 0, 100, 100)) == (0, 0, 100, 30)
+def test_rect_intersect():
+    assert Rect(0, 0, 10, 10).intersect(Rect(5, 6, 10, 10)) == Rect(5, 6, 5, 4)
+    assert Rect(0, 0, 10, 10).intersect(Rect(10, 0, 5, 5)) is None  # touching edges do not overlap
+    assert Rect(2, 2, 3, 3).intersect(Rect(0, 0, 10, 10)) == Rect(2, 2, 3, 3)
+
+
+def test_rect_grow_adds_context_inside_the_limit():
+    assert Rect(40, 40, 10, 10).grow(Rect(0, 0, 100, 100)) == Rect(24, 24, 42, 42)
+    assert Rect(0, 0, 160, 10).grow(Rect(0, 0, 100, 100)) == Rect(0, 0, 100, 30)
+
+
+def test_rect_relative_to_gives_its_place_inside_another():
+    crop, layer = Rect(12, 30, 5, 4), Rect(10, 20, 50, 50)
+    assert crop.relative_to(layer) == Rect(2, 10, 5, 4)
+    assert layer.relative_to(crop) == Rect(-2, -10, 50, 50)
+    assert crop.relative_to(Rect(0, 0, 1, 1)) == crop
+
+
+def test_rect_is_a_plain_tuple_too():
+    x, y, w, h = Rect(1, 2, 3, 4)
+    assert (x, y, w, h) == (1, 2, 3, 4) and Rect(1, 2, 3, 4) == (1, 2, 3, 4)
 
 
 def _rgba_array(w, h, seed):
@@ -266,8 +284,8 @@ def _rgba_array(w, h, seed):
 
 def test_alpha_in_places_the_layers_alpha_in_the_crop():
     layer = _rgba_array(6, 5, 0)
-    crop = (2, 3, 8, 8)  # the layer sits at (4, 1): partly above the crop
-    got = np.frombuffer(regions.alpha_in(layer.tobytes(), (4, 1, 6, 5), crop), np.uint8).reshape(8, 8)
+    crop = Rect(2, 3, 8, 8)  # the layer sits at (4, 1): partly above the crop
+    got = np.frombuffer(pixels.alpha_in(layer.tobytes(), Rect(4, 1, 6, 5), crop), np.uint8).reshape(8, 8)
     want = np.zeros((8, 8), np.uint8)
     want[0:3, 2:8] = layer[2:5, :, 3]
     assert np.array_equal(got, want)
@@ -275,8 +293,8 @@ def test_alpha_in_places_the_layers_alpha_in_the_crop():
 
 def test_with_rgb_from_takes_the_results_colours_and_keeps_the_alpha():
     layer, result = _rgba_array(6, 5, 0), _rgba_array(4, 4, 99)
-    got = np.frombuffer(regions.with_rgb_from(layer.tobytes(), (10, 10, 6, 5), result.tobytes(), (13, 8, 4, 4)),
-                        np.uint8).reshape(5, 6, 4)
+    got = pixels.with_rgb_from(layer.tobytes(), Rect(10, 10, 6, 5), result.tobytes(), Rect(13, 8, 4, 4))
+    got = np.frombuffer(got, np.uint8).reshape(5, 6, 4)
     want = layer.copy()
     want[0:2, 3:6, :3] = result[2:4, 0:3, :3]
     assert np.array_equal(got, want)
@@ -284,7 +302,7 @@ def test_with_rgb_from_takes_the_results_colours_and_keeps_the_alpha():
 
 def test_mask_from_alpha_reads_the_alpha_into_place():
     rgba = _rgba_array(4, 3, 7)
-    got = np.frombuffer(regions.mask_from_alpha(rgba.tobytes(), (-1, 2, 4, 3), 5, 4), np.uint8).reshape(4, 5)
+    got = np.frombuffer(pixels.mask_from_alpha(rgba.tobytes(), Rect(-1, 2, 4, 3), 5, 4), np.uint8).reshape(4, 5)
     want = np.zeros((4, 5), np.uint8)
     want[2:4, 0:3] = rgba[0:2, 1:4, 3]
     assert np.array_equal(got, want)
@@ -319,23 +337,23 @@ def test_bounds_match_numpy(seed):
     for _ in range(seed % 3):  # 0, 1 or 2 blobs, some soft
         y, x = rng.integers(0, h), rng.integers(0, w)
         mask[y:y + rng.integers(1, 9), x:x + rng.integers(1, 9)] = rng.integers(1, 256)
-    assert regions.bounds(mask.tobytes(), w, h) == _numpy_bounds(mask)
+    assert Rect.bounds(mask.tobytes(), w, h) == _numpy_bounds(mask)
 
 
 def test_bounds_of_a_single_pixel_in_a_corner():
     mask = np.zeros((5, 7), np.uint8)
     mask[4, 6] = 1
-    assert regions.bounds(mask.tobytes(), 7, 5) == (6, 4, 1, 1)
+    assert Rect.bounds(mask.tobytes(), 7, 5) == Rect(6, 4, 1, 1)
 
 
-def test_union_of_rectangles():
-    assert regions.union((0, 0, 2, 2), (5, 6, 1, 1)) == (0, 0, 6, 7)
-    assert regions.union(None, (1, 2, 3, 4)) == (1, 2, 3, 4)
-    assert regions.union((1, 2, 3, 4), None) == (1, 2, 3, 4)
+def test_rect_union():
+    assert Rect(0, 0, 2, 2).union(Rect(5, 6, 1, 1)) == Rect(0, 0, 6, 7)
+    assert Rect(5, 6, 1, 1).union(Rect(0, 0, 2, 2)) == Rect(0, 0, 6, 7)
+    assert Rect(1, 2, 3, 4).union(Rect(2, 3, 1, 1)) == Rect(1, 2, 3, 4)
 
 
 def test_split_alpha_makes_pixels_opaque_and_returns_their_alpha():
     rgba = bytes([1, 2, 3, 0, 4, 5, 6, 128, 7, 8, 9, 255])
-    opaque, alpha = regions.split_alpha(rgba)
+    opaque, alpha = pixels.split_alpha(rgba)
     assert opaque == bytes([1, 2, 3, 255, 4, 5, 6, 255, 7, 8, 9, 255])
     assert alpha == bytes([0, 128, 255])

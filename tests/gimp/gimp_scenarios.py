@@ -144,7 +144,8 @@ PLUGIN_FILE = "/root/.config/GIMP/3.0/plug-ins/maskstyle/maskstyle.py"
 
 
 def load_plugin():
-    """The installed plug-in as a module, to call its GIMP-side steps directly."""
+    """The installed plug-in's entry file as a module (its PROCEDURES), to call its GIMP-side
+    steps directly; it puts its folder on sys.path, so its sibling modules import after."""
     import importlib.util
     import os
     import sys
@@ -174,18 +175,20 @@ def helper(image, name, args):
         layer_by_name(image, args["layer"]).set_visible(args["visible"])
         return None
     plugin = load_plugin()
+    import gimp_io  # the plug-in's GIMP-side steps, beside it; importable once load_plugin ran
+
     if name == "select_mask":
-        plugin.select_mask(image, _png_pixels(args["mask_png"]), plugin.OPERATIONS[args["operation"]])
+        gimp_io.select_mask(image, _png_pixels(args["mask_png"]), gimp_io.SELECTION_OPERATIONS[args["operation"]])
         return None
     if name == "visible_through":
-        return _b64(plugin.visible_through(image, layer_by_name(image, args["layer"]), tuple(args["rect"])))
+        return _b64(gimp_io.visible_through(image, layer_by_name(image, args["layer"]), tuple(args["rect"])))
     if name == "png_to_rgba":
         with open(args["png"], "rb") as handle:
-            width, height, rgba = plugin.png_to_rgba(image, handle.read())
+            width, height, rgba = gimp_io.png_to_rgba(image, handle.read())
         return {"width": width, "height": height, "rgba": _b64(rgba)}
     if name == "add_layer_above":
-        plugin.add_layer_above(image, layer_by_name(image, args["layer"]), args["name"],
-                               _png_pixels(args["rgba_png"]))
+        gimp_io.add_layer_above(image, layer_by_name(image, args["layer"]), args["name"],
+                                _png_pixels(args["rgba_png"]))
         return None
     if name == "recorded":
         return recorded(plugin, image, args["procedure"], args["layer"], args.get("args", {}))

@@ -1,0 +1,325 @@
+"""The work of the five procedures: Stylize Selection, Stylize Regions, Harmonize Layer,
+Portrait Blur and Select Subject. Each is work(image, drawables, config, run_mode).
+
+Existing pixels are never changed: results come back as new layers or as a new selection,
+each in one undo group. Every input is checked before anything is sent, and every backend
+result is collected before the image changes, so a failure leaves the image as it was.
+"""
+
+import functools
+import os
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+from gi.repository import Gimp  # noqa: E402
+
+from maskstyle_wire import contract  # noqa: E402
+
+from geometry import Rect  # noqa: E402
+from gimp_io import (RGBA, SELECTION_OPERATIONS, Progress, add_layer_above, add_layer_group,  # noqa: E402
+                     add_layers_above, alpha_to_mask, ask, canvas, flattened_rgb, insert_all, layer_rect,
+                     mask_format, png_to_layer, png_to_rgba, read, read_selection, select_mask,
+                     selection_bounds, visible_rgba, visible_through, whole)
+from jobs import connect, png_file, result_layers, run_job, run_layer_jobs  # noqa: E402
+from pixels import alpha_in, mask_from_alpha, with_rgb_from  # noqa: E402
+
+REGION_SLOTS = min(3, contract.MAX_REGIONS)  # the dialog's slots; a script can send no more either
+REGIONS_GROUP = "Stylized regions"
+
+
+class UserError(Exception):
+    """Something the user can fix; the text is shown as is."""
+
+
+class UserCancelled(Exception):
+    pass
+
+
+def require_layers(image, drawables):
+    """The chosen drawables, each of which must be a pixel layer."""
+    if image.get_floating_sel() is not None:
+        raise UserError("Anchor the floating selection, or make it a layer (Layer > To New Layer), first.")
+    for drawable in drawables:
+        if not drawable.is_layer() or drawable.is_group_layer():
+            if len(drawables) == 1:
+                raise UserError("Choose a single pixel layer (not a group, channel or layer mask).")
+            raise UserError(f"“{drawable.get_name()}” is not a pixel layer: choose pixel layers only "
+                            "(not groups, channels or layer masks).")
+    return list(drawables)
+
+
+def require_layer(image, drawable):
+    return require_layers(image, [drawable])[0]
+
+
+def _placed(info, crop, width, height):
+    """Where a width x height backend result lies in the image: info's x, y are its offset
+    inside the crop that was sent."""
+    return Rect(crop.x + int(info.get("x", 0)), crop.y + int(info.get("y", 0)), width, height)
+
+
+def _layer_pixels(layer, crop):
+    """The RGBA of crop (in image coordinates) of the layer."""
+    return read(layer, crop.relative_to(layer_rect(layer)), RGBA)
+
+
+# ---------------------------------------------------------------- Stylize Selection
+
+def _style_file(gfile):
+    """The style image as a file part: PNG and JPEG files as they are, anything else GIMP can
+    open as a PNG of its flattened pixels."""
+    path = gfile.get_path() if gfile is not None else None
+    if not path or not os.path.isfile(path):
+        raise UserError("Choose a style image (the Style file is not set or does not exist).")
+    extension = os.path.splitext(path)[1].lower()
+    if extension in (".png", ".jpg", ".jpeg"):
+        with open(path, "rb") as handle:
+            data = handle.read()
+        return os.path.basename(path), "image/png" if extension == ".png" else "image/jpeg", data
+    flat = flattened_rgb(gfile)
+    if flat is None:
+        raise UserError(f"GIMP cannot open the style image {path}.")
+    width, height, rgb = flat
+    return png_file("style", rgb, width, height, 3)
+
+
+def _style_stem(gfile):
+    return os.path.splitext(os.path.basename(gfile.get_path()))[0]
+
+
+def _stylize_params(config):
+    return {
+        "quality": config.get_property("quality"),
+        "strength": config.get_property("strength"),
+        "seed": config.get_property("seed"),
+        "preserve_color": config.get_property("preserve-color"),
+        "method": config.get_property("method"),
+    }
+
+
+def _whole_layer_question(layers):
+    if len(layers) == 1:
+        return f"Nothing is selected. Stylize the whole layer “{layers[0].get_name()}”?"
+    return f"Nothing is selected. Stylize the {len(layers)} selected layers whole?"
+
+
+def _stylize_crop(image, layer, selection):
+    """(crop, mask): the part of the layer to send, and the selection over it (None: all of it)."""
+    rect = layer_rect(layer)
+    if selection is None:
+        return rect, None
+    area = selection.intersect(rect)
+    crop = area.grow(rect) if area else None
+    mask = read_selection(image, crop) if crop else b""
+    if not mask.strip(b"\x00"):
+        raise UserError(f"The selection does not overlap the layer “{layer.get_name()}”.")
+    return crop, mask
+
+
+def stylize(image, drawables, config, run_mode):
+    """Each chosen layer, under the selection, in the style of the style image. With nothing
+    selected, an interactive run asks whether to stylize whole layers; a non-interactive one fails."""
+    layers = require_layers(image, drawables)
+    selection = selection_bounds(image)
+    if selection is None:
+        if run_mode != Gimp.RunMode.INTERACTIVE:
+            raise UserError("Nothing is selected: select the area to stylize first.")
+        if not ask(_whole_layer_question(layers)):
+            raise UserCancelled()
+    style_file = config.get_property("style-file")
+    style = _style_file(style_file)
+    seam = config.get_property("seam") if selection is not None else "none"
+    params = {**_stylize_params(config), "seam": seam}
+    jobs, crops = [], []
+    for layer in layers:  # check every layer before sending anything
+        crop, mask = _stylize_crop(image, layer, selection)
+        w, h = crop.width, crop.height
+        files = {
+            "image": png_file("image", _layer_pixels(layer, crop), w, h, 4),
+            "mask": png_file("mask", mask if mask is not None else b"\xff" * (w * h), w, h, 1),
+            "style": style,
+        }
+        jobs.append((layer, "stylize", params, files))
+        crops.append(crop)
+    results = run_layer_jobs(jobs, "Maskstyle: stylizing the selection")
+    name = f"Stylized ({_style_stem(style_file)})"
+    placements = []
+    try:
+        for layer, crop, (info, data) in zip(layers, crops, results):
+            placements.append((png_to_layer(image, data), layer, _stylized_setup(name, info, crop)))
+    except Exception:
+        for result, _, _ in placements:
+            result.delete()
+        raise
+    insert_all(image, placements)
+
+
+def _stylized_setup(name, info, crop):
+    """What finishes a stylized layer once it is in the image: the backend's alpha (the
+    selection, redrawn near its edge when a seam was chosen) becomes its layer mask."""
+    def finish(result):
+        result.set_name(name)
+        place = _placed(info, crop, result.get_width(), result.get_height())
+        result.set_offsets(place.x, place.y)
+        alpha_to_mask(result, read(result, whole(result), RGBA))
+    return finish
+
+
+# ---------------------------------------------------------------- Stylize Regions
+
+def _region_pairs(image, config):
+    """[(channel, style gfile)] from the channel-N / style-file-N arguments that are set."""
+    pairs = []
+    for slot in range(1, REGION_SLOTS + 1):
+        channel = config.get_property(f"channel-{slot}")
+        gfile = config.get_property(f"style-file-{slot}")
+        if channel is None and gfile is None:
+            continue
+        if channel is None or gfile is None:
+            missing = "channel" if channel is None else "style image"
+            raise UserError(f"Region {slot} has no {missing}: choose both a channel and a style image, "
+                            "or neither.")
+        if channel.get_id() not in [c.get_id() for c in image.get_channels()]:
+            raise UserError(f"The channel “{channel.get_name()}” of region {slot} is not a channel of "
+                            "this image.")
+        pairs.append((channel, gfile))
+    if not pairs:
+        raise UserError("Choose at least one region: a saved selection (Select > Save to Channel) and a "
+                        "style image for it.")
+    return pairs
+
+
+def _regions_crop(image, layer, pairs, whole_layer):
+    """The part of the layer to send: all of it on the canvas when `whole_layer` (a style for the
+    rest covers everything), else the channels' extent with some context around it."""
+    full = canvas(image)
+    visible = layer_rect(layer).intersect(full)
+    if visible is None:
+        raise UserError(f"The layer “{layer.get_name()}” lies outside the canvas.")
+    found = [Rect.bounds(read(channel, full, mask_format(channel)), full.width, full.height)
+             for channel, _ in pairs]
+    found = [rect for rect in found if rect is not None]
+    area = functools.reduce(Rect.union, found).intersect(visible) if found else None
+    if area is None:
+        raise UserError(f"The regions do not overlap the layer “{layer.get_name()}”.")
+    return visible if whole_layer else area.grow(visible)
+
+
+def _regions_files(layer, pairs, rest_file, crop):
+    w, h = crop.width, crop.height
+    files = {"image": png_file("image", _layer_pixels(layer, crop), w, h, 4)}
+    for index, (channel, gfile) in enumerate(pairs):
+        mask = read(channel, crop, mask_format(channel))
+        if not mask.strip(b"\x00"):
+            raise UserError(f"The channel “{channel.get_name()}” selects nothing on the layer "
+                            f"“{layer.get_name()}”.")
+        files[f"mask{index}"] = png_file(f"mask{index}", mask, w, h, 1)
+        files[f"style{index}"] = _style_file(gfile)
+    if rest_file is not None:
+        files["rest"] = _style_file(rest_file)
+    return files
+
+
+def stylize_regions(image, drawables, config, run_mode):
+    layer = require_layer(image, drawables[0])
+    pairs = _region_pairs(image, config)
+    rest_file = config.get_property("rest-file")
+    crop = _regions_crop(image, layer, pairs, whole_layer=rest_file is not None)
+    files = _regions_files(layer, pairs, rest_file, crop)
+    names = [f"Stylized ({_style_stem(gfile)})" for _, gfile in pairs]
+    params = {**_stylize_params(config), "seam": config.get_property("seam"), "names": names}
+    if rest_file is not None:
+        names.append(f"Stylized ({_style_stem(rest_file)}, the rest)")
+        params["rest_name"] = names[-1]
+    progress = Progress("Maskstyle: stylizing the regions")
+    client = connect(progress)
+    infos = result_layers(client, "stylize", params, files, progress, count=len(names))
+    results = []
+    for name, info in zip(names, infos):  # bottom to top, as the backend lists them
+        width, height, rgba = png_to_rgba(image, client.fetch(info["url"]))
+        results.append((name, _placed(info, crop, width, height), rgba))
+    add_layer_group(image, layer, REGIONS_GROUP, results)
+
+
+# ---------------------------------------------------------------- Harmonize Layer
+
+def _harmonize_job(image, layer, params):
+    """(job, source pixels, crop) for one layer; checked before anything is sent."""
+    if not layer.get_visible():
+        raise UserError(f"The layer “{layer.get_name()}” is hidden: show it to harmonize it.")
+    rect, full = layer_rect(layer), canvas(image)
+    area = rect.intersect(full)
+    if area is None:
+        raise UserError(f"The layer “{layer.get_name()}” lies outside the canvas.")
+    crop = area.grow(full)
+    source = read(layer, whole(layer), RGBA)
+    mask = alpha_in(source, rect, crop)
+    if not any(mask):
+        raise UserError(f"The layer “{layer.get_name()}” is fully transparent.")
+    files = {
+        "image": png_file("image", visible_through(image, layer, crop), crop.width, crop.height, 4),
+        "mask": png_file("mask", mask, crop.width, crop.height, 1),
+    }
+    return (layer, "harmonize", params, files), source, crop
+
+
+def harmonize(image, drawables, config, run_mode):
+    layers = require_layers(image, drawables)
+    params = {"mode": config.get_property("mode"), "strength": config.get_property("strength")}
+    prepared = [_harmonize_job(image, layer, params) for layer in layers]
+    results = run_layer_jobs([job for job, _, _ in prepared], "Maskstyle: harmonizing the layer")
+    items = []
+    for layer, (_, source, crop), (info, data) in zip(layers, prepared, results):
+        width, height, result = png_to_rgba(image, data)
+        items.append((layer, f"Harmonized ({layer.get_name()})",
+                      with_rgb_from(source, layer_rect(layer), result, _placed(info, crop, width, height))))
+    add_layers_above(image, items)
+
+
+# ---------------------------------------------------------------- Portrait Blur
+
+def portrait_blur(image, drawables, config, run_mode):
+    layer = require_layer(image, drawables[0])
+    if selection_bounds(image) is None:
+        raise UserError("Nothing is selected: select the subject to keep sharp first "
+                        "(Select > Maskstyle > Select Subject… can do it).")
+    rect = layer_rect(layer)
+    crop = rect.intersect(canvas(image))
+    mask = read_selection(image, crop) if crop else b""
+    if not mask.strip(b"\x00"):
+        raise UserError(f"The selection does not overlap the layer “{layer.get_name()}”.")
+    if not mask.strip(b"\xff"):
+        raise UserError(f"The whole layer “{layer.get_name()}” is selected: select only the subject, "
+                        "so that there is a background to blur.")
+    params = {"name": "Portrait blur"}
+    if config.get_property("radius") > 0:
+        params["radius"] = config.get_property("radius")
+    files = {
+        "image": png_file("image", _layer_pixels(layer, crop), crop.width, crop.height, 4),
+        "mask": png_file("mask", mask, crop.width, crop.height, 1),
+    }
+    client, info = run_job("blur", params, files, "Maskstyle: blurring the background")
+    width, height, result = png_to_rgba(image, client.fetch(info["url"]))
+    source = read(layer, whole(layer), RGBA)
+    add_layer_above(image, layer, "Portrait blur",
+                    with_rgb_from(source, rect, result, _placed(info, crop, width, height)))
+
+
+# ---------------------------------------------------------------- Select Subject
+
+def select_subject(image, drawables, config, run_mode):
+    target = config.get_property("target")
+    operation = SELECTION_OPERATIONS[config.get_property("operation")]
+    full = canvas(image)
+    w, h = full.width, full.height
+    files = {}
+    if target == "refine":
+        if selection_bounds(image) is None:
+            raise UserError("Refine improves the current selection: select roughly around the subject first.")
+        files["hint"] = png_file("hint", read_selection(image, full), w, h, 1)
+    files["image"] = png_file("image", visible_rgba(image), w, h, 4)
+
+    client, info = run_job("segment", {"target": target}, files, "Maskstyle: selecting the subject")
+    mask_w, mask_h, rgba = png_to_rgba(image, client.fetch(info["url"]))
+    select_mask(image, mask_from_alpha(rgba, _placed(info, full, mask_w, mask_h), w, h), operation)
