@@ -276,32 +276,75 @@ def cmd_segment(args) -> int:
     return 0
 
 
+def _segment_mask(image, target):
+    from .engine.segment import segment
+
+    return segment(image, target).mask
+
+
+def _batch_masks(args):
+    from .batch import MaskSource
+
+    return MaskSource(args.mask_dir, args.mask, args.invert, _segment_mask)
+
+
+def batch_worker_process(args):
+    """The per-file function of `maskstyle batch`, built where it runs (on a Ray worker): its
+    own engine and style cache, kept for every file that worker gets."""
+    return _batch_process(args, _batch_masks(args), None)
+
+
+def _check_batch_mode(args) -> None:
+    """--ray, --server and their own options: one clear line when they are mixed wrongly."""
+    if args.ray is None:
+        given = [flag for flag, value in (("--workers", args.workers),
+                                          ("--gpus-per-worker", args.gpus_per_worker)) if value is not None]
+        if given:
+            raise InputError(f"{' and '.join(given)} {'go' if len(given) > 1 else 'goes'} with --ray")
+        return
+    if args.server:
+        raise InputError("give --ray (a Ray cluster) or --server (one backend), not both")
+    if args.jobs != 1:
+        raise InputError("--jobs is for --server; with --ray, --workers N says how many workers")
+    if args.workers is not None and args.workers < 1:
+        raise InputError("--workers must be at least 1")
+    if args.gpus_per_worker is not None and args.gpus_per_worker < 0:
+        raise InputError("--gpus-per-worker cannot be negative")
+    from .ray_batch import require_ray
+
+    require_ray()
+
+
 def cmd_batch(args) -> int:
-    from .batch import MaskSource, run_batch, write_report
+    from .batch import run_batch, write_report
 
     for param in contract.OPERATIONS[args.op].params:  # options left out take this op's defaults
         if getattr(args, param.name, None) is None and param.default is not None:
             setattr(args, param.name, param.default)
-
-    def segment_mask(image, target):
-        from .engine.segment import segment
-
-        return segment(image, target).mask
-
-    masks = MaskSource(args.mask_dir, args.mask, args.invert, segment_mask)
+    _check_batch_mode(args)
+    masks = _batch_masks(args)
     client = None
     if args.server:
         from .client import Client
 
         client = Client(args.server, args.token, timeout=600)
-    process = _batch_process(args, masks, client)
+    process = _batch_process(args, masks, client)  # with --ray: checks the options once, here
     if args.op == "segment":
         using = f"hints from {args.mask_dir}" if args.mask_dir else f"target {args.target}"
     else:
         using = masks.describe()
     print(f"{args.op}: {using}; writing to {args.out}", file=sys.stderr)
-    report = run_batch(args.op, args.inputs, args.out, process, force=args.force, jobs=args.jobs,
-                       worker=args.server or "local")
+    if args.ray is not None:
+        import functools
+
+        from .ray_batch import run_ray_batch
+
+        report = run_ray_batch(args.op, args.inputs, args.out, functools.partial(batch_worker_process, args),
+                               force=args.force, address=args.ray, workers=args.workers,
+                               gpus_per_worker=args.gpus_per_worker or 0.0)
+    else:
+        report = run_batch(args.op, args.inputs, args.out, process, force=args.force, jobs=args.jobs,
+                           worker=args.server or "local")
     print(report.summary())  # each failure was printed to stderr as it happened
     if args.report:
         write_report(args.report, report)
@@ -504,6 +547,15 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--server", help="run the jobs on a running backend at this URL")
     b.add_argument("--token")
     b.add_argument("--jobs", type=int, default=1, help="parallel requests (with --server)")
+    b.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="spread the files over a Ray cluster's workers: without ADDRESS on a local Ray "
+                        "runtime; 'auto' or ray://HOST:PORT joins a running cluster. Workers read and "
+                        "write through paths (or, with fsspec, URLs) they can see "
+                        "(pip install 'maskstyle[ray]'; docs/ray.md)")
+    b.add_argument("--workers", type=int, help="with --ray: how many workers (default: one per CPU, "
+                                               "or per GPU share with --gpus-per-worker)")
+    b.add_argument("--gpus-per-worker", type=float, metavar="G",
+                   help="with --ray: GPUs for each worker (1: one each; 0.5: two share one)")
     b.add_argument("--no-style-cache", action="store_true", help=argparse.SUPPRESS)
     b.set_defaults(func=cmd_batch)
 
