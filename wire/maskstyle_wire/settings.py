@@ -26,7 +26,10 @@ from .errors import ConfigError
 APP = "maskstyle"
 CONFIG_NAME = "config.json"
 MIN_TOKEN = 16
-GIMP_VERSIONS = ("3.2", "3.0")  # profile folders of the GIMPs the plug-in serves, newest first
+GIMP_VERSIONS = ("3.2", "3.0")  # GIMP 3 profile folders always looked for, newest first (later 3.x: found)
+GIMP2_VERSIONS = ("2.10",)       # GIMP 2 profile folders: the gimpfu front-end (plugin/gimp210)
+GIMP3, GIMP2 = "gimp3", "gimp2"  # the two front-ends
+FRONT_ENDS = {GIMP3: "plugin/maskstyle", GIMP2: "plugin/gimp210"}  # their folders in a clone
 SETUP_HINT = "Run the maskstyle installer, or start the backend with `maskstyle serve`."
 
 
@@ -82,20 +85,66 @@ def models_dir(env=None, platform: str | None = None) -> Path:
     return Path(env.get("MASKSTYLE_MODELS_DIR") or data_dir(env, platform) / "models")
 
 
-def gimp_profiles(env=None, platform: str | None = None) -> list[tuple[str, Path]]:
-    """(label, folder) for every place a GIMP 3 profile can be, newest GIMP first.
+def _profile_bases(env) -> list[tuple[str, Path]]:
+    """(label, folder) of every place that holds GIMP's versioned profile folders."""
+    home = _home(env)
+    return [("Linux", _env_path(env, "XDG_CONFIG_HOME", home / ".config") / "GIMP"),
+            ("Flatpak", home / ".var" / "app" / "org.gimp.GIMP" / "config" / "GIMP"),
+            ("macOS", home / "Library" / "Application Support" / "GIMP"),
+            ("Windows", _env_path(env, "APPDATA", home / "AppData" / "Roaming") / "GIMP")]
 
-    GIMP3_DIRECTORY, when set, is the one profile GIMP uses. Which of the others exist
+
+def _version_key(version: str) -> tuple:
+    return tuple(int(part) if part.isdigit() else -1 for part in version.split("."))
+
+
+def _gimp3_versions(bases) -> list[str]:
+    """3.2 and 3.0, and every later 3.x whose profile folder exists somewhere, newest first."""
+    found = set(GIMP_VERSIONS)
+    for _, base in bases:
+        try:
+            found.update(p.name for p in base.glob("3.*")
+                         if p.is_dir() and p.name[2:].isdigit())
+        except OSError:
+            continue
+    return sorted(found, key=_version_key, reverse=True)
+
+
+def gimp_profiles(env=None, platform: str | None = None) -> list[tuple[str, Path]]:
+    """(label, folder) for every place a GIMP 3 profile can be, newest GIMP first: 3.2, 3.0 and
+    any later 3.x whose folder exists (each GIMP 3.x reads only its own folder).
+
+    GIMP3_DIRECTORY, when set, is the one profile GIMP 3 uses. Which of the others exist
     depends on the GIMPs installed; each holds a plug-ins folder."""
     env = os.environ if env is None else env
     if env.get("GIMP3_DIRECTORY"):
         return [("GIMP3_DIRECTORY", Path(env["GIMP3_DIRECTORY"]))]
-    home = _home(env)
-    bases = [("Linux", _env_path(env, "XDG_CONFIG_HOME", home / ".config") / "GIMP"),
-             ("Flatpak", home / ".var" / "app" / "org.gimp.GIMP" / "config" / "GIMP"),
-             ("macOS", home / "Library" / "Application Support" / "GIMP"),
-             ("Windows", _env_path(env, "APPDATA", home / "AppData" / "Roaming") / "GIMP")]
-    return [(f"{label} {version}", base / version) for version in GIMP_VERSIONS for label, base in bases]
+    bases = _profile_bases(env)
+    return [(f"{label} {version}", base / version) for version in _gimp3_versions(bases) for label, base in bases]
+
+
+def gimp2_profiles(env=None, platform: str | None = None) -> list[tuple[str, Path]]:
+    """(label, folder) for every place a GIMP 2.10 profile can be (GIMP2_DIRECTORY when set)."""
+    env = os.environ if env is None else env
+    if env.get("GIMP2_DIRECTORY"):
+        return [("GIMP2_DIRECTORY", Path(env["GIMP2_DIRECTORY"]))]
+    bases = _profile_bases(env)
+    return [(f"{label} {version}", base / version) for version in GIMP2_VERSIONS for label, base in bases]
+
+
+def all_gimp_profiles(env=None, platform: str | None = None) -> list[tuple[str, Path, str]]:
+    """(label, folder, front-end) for every GIMP 3.x and 2.10 profile place, newest GIMP first."""
+    return ([(label, path, GIMP3) for label, path in gimp_profiles(env, platform)]
+            + [(label, path, GIMP2) for label, path in gimp2_profiles(env, platform)])
+
+
+def profile_front_end(profile: Path) -> str:
+    """The front-end a profile folder needs, by its name: gimp2 for GIMP 2.x folders (2.10),
+    gimp3 for every other (3.0, 3.2, later 3.x, or a folder named by GIMP3_DIRECTORY)."""
+    name = Path(profile).name
+    if name.startswith("2.") and name[2:].isdigit():
+        return GIMP2
+    return GIMP3
 
 
 # ---------------------------------------------------------------- the config file
@@ -177,11 +226,13 @@ def load_settings(env=None, platform: str | None = None) -> Settings:
 PLUGIN_ENTRY = "maskstyle.py"  # GIMP runs plug-ins/maskstyle/maskstyle.py
 
 
-def plugin_layout(repo: Path) -> list[tuple[Path, str]]:
+def plugin_layout(repo: Path, front_end: str = GIMP3) -> list[tuple[Path, str]]:
     """(source file in a clone, path inside GIMP's plug-ins/maskstyle folder) for every file of
-    the installed plug-in: the GIMP front-end, and this wire package beside it."""
-    front = repo / "plugin" / "maskstyle"
-    wire = repo / "wire" / "maskstyle_wire"
+    the installed plug-in: the front-end (GIMP 3's, or GIMP 2.10's gimpfu one), and this wire
+    package beside it (GIMP 3 imports it; GIMP 2.10's plug-in runs it with Python 3 as
+    `python3 -m maskstyle_wire.bridge`). Both have their entry file at PLUGIN_ENTRY."""
+    front = Path(repo) / FRONT_ENDS[front_end]
+    wire = Path(repo) / "wire" / "maskstyle_wire"
     files = [(p, p.name) for p in sorted(front.glob("*.py"))]
     files += [(p, f"maskstyle_wire/{p.name}") for p in sorted(wire.glob("*.py"))]
     return files
