@@ -1,9 +1,10 @@
 """Fixtures for the tests that drive a real GIMP 3 and the real maskstyle backend.
 
-- gimp_root: a Debian trixie root with GIMP 3, built once by build_root.sh and cached
-  (~/.cache/maskstyle-test/gimp-trixie, or $MASKSTYLE_GIMP_ROOT), with the plug-in installed.
+- gimp_root: a Debian root with GIMP 3, built once by build_root.sh and cached, with the plug-in
+  installed. MASKSTYLE_GIMP_TIER picks the GIMP: 3.0 (trixie, ~/.cache/maskstyle-test/gimp-trixie;
+  the default) or 3.2 (forky, ~/.cache/maskstyle-test/gimp-forky); $MASKSTYLE_GIMP_ROOT overrides.
 - backend: `maskstyle serve` on a free host loopback port with a temporary config dir.
-- gimp: a harness.GimpRunner for batch runs of gimp-console-3.0 in the root.
+- gimp: a harness.GimpRunner for batch runs of the tier's gimp-console in the root.
 - files, env: the scenes' pictures inside the root, and the plug-in's backend settings.
 """
 
@@ -31,7 +32,7 @@ def gimp_root():
     if not (root / ".ready").exists():
         reason = harness.why_root_cannot_be_built()
         if reason:
-            pytest.skip(f"cannot build the GIMP 3 root: {reason}")
+            pytest.skip(f"cannot build the GIMP {harness.tier()} root ({harness.suite()}): {reason}")
     build = harness.build_root(root)
     if build.returncode != 0:  # with root and a mirror this is a real failure, not a skip
         pytest.fail(f"build_root.sh failed for {root}:\n{(build.stderr or build.stdout)[-3000:]}")

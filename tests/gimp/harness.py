@@ -1,6 +1,11 @@
 """The GIMP test harness: the Debian root with GIMP 3, the plug-in install, and batch runs.
 
-gimp-console-3.0 runs inside the root, which shares the host's loopback, so the plug-in
+The same suite runs on every GIMP 3 tier; MASKSTYLE_GIMP_TIER picks one (TIERS: "3.0", the
+default, is GIMP 3.0.4 from Debian trixie; "3.2" is GIMP 3.2.6 from forky). A tier fixes the
+Debian suite, the cached root, the console's name and the profile's version.
+MASKSTYLE_GIMP_ROOT overrides the root's folder.
+
+gimp-console runs inside the root, which shares the host's loopback, so the plug-in
 reaches the backend on 127.0.0.1. gimp_scenarios.py does the work inside GIMP and
 writes JSON that the tests read.
 """
@@ -23,15 +28,44 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PLUGIN_SOURCE = REPO / "plugin" / "maskstyle"
-DEFAULT_ROOT = Path.home() / ".cache" / "maskstyle-test" / "gimp-trixie"
-GIMP_PLUGIN_DIR = Path("root/.config/GIMP/3.0/plug-ins/maskstyle")  # inside the root
+CACHE = Path.home() / ".cache" / "maskstyle-test"
+# tier -> (Debian suite, cached root's folder name, GIMP profile version)
+TIERS = {"3.0": ("trixie", "gimp-trixie", "3.0"), "3.2": ("forky", "gimp-forky", "3.2")}
 TIMINGS: dict = {"gimp_runs": []}
+
+
+def tier() -> str:
+    name = os.environ.get("MASKSTYLE_GIMP_TIER") or "3.0"
+    if name not in TIERS:
+        raise ValueError(f"MASKSTYLE_GIMP_TIER must be one of {', '.join(TIERS)}, not {name!r}")
+    return name
+
+
+def suite() -> str:
+    return TIERS[tier()][0]
+
+
+def profile_version() -> str:
+    return TIERS[tier()][2]
+
+
+def gimp_plugin_dir() -> Path:
+    """The installed plug-in's folder, relative to the root."""
+    return Path(f"root/.config/GIMP/{profile_version()}/plug-ins/maskstyle")
+
+
+def console(root: Path) -> str:
+    """The GIMP console's name in root: gimp-console-3.0 on 3.0, gimp-console-3.2 (or -3) on 3.2."""
+    for name in (f"gimp-console-{profile_version()}", "gimp-console-3", "gimp-console"):
+        if (root / "usr" / "bin" / name).exists():
+            return name
+    raise FileNotFoundError(f"no gimp-console in {root}/usr/bin")
 
 from maskstyle_wire import client as wire  # noqa: E402
 
 
 def root_dir() -> Path:
-    return Path(os.environ.get("MASKSTYLE_GIMP_ROOT") or DEFAULT_ROOT)
+    return Path(os.environ.get("MASKSTYLE_GIMP_ROOT") or CACHE / TIERS[tier()][1])
 
 
 def debian_mirror() -> str:
@@ -51,7 +85,7 @@ def why_root_cannot_be_built() -> str | None:
     """A reason when debootstrap cannot work here (no debootstrap or apt, no mirror), else None."""
     if not shutil.which("debootstrap") and not shutil.which("apt-get"):
         return "neither debootstrap nor apt-get (to install it) is available"
-    release = debian_mirror().rstrip("/") + "/dists/trixie/Release"
+    release = debian_mirror().rstrip("/") + f"/dists/{suite()}/Release"
     try:
         urllib.request.urlopen(release, timeout=15).close()
     except OSError as err:
@@ -63,7 +97,8 @@ def build_root(root: Path) -> subprocess.CompletedProcess:
     """Run build_root.sh (it returns at once when the root is ready)."""
     cold = not (root / ".ready").exists()
     started = time.monotonic()
-    done = subprocess.run(["bash", str(HERE / "build_root.sh"), str(root)], capture_output=True, text=True)
+    done = subprocess.run(["bash", str(HERE / "build_root.sh"), str(root), suite()], capture_output=True,
+                          text=True)
     TIMINGS["root"] = ("built" if cold else "cached", time.monotonic() - started)
     return done
 
@@ -71,13 +106,13 @@ def build_root(root: Path) -> subprocess.CompletedProcess:
 def install_plugin(root: Path) -> Path:
     """Register the plug-in in GIMP's user profile inside root with the project's installer,
     so the layout GIMP loads is the installed one (its manifest stays inside root too)."""
-    profile = root / GIMP_PLUGIN_DIR.parents[1]
+    profile = root / gimp_plugin_dir().parents[1]
     env = {**os.environ, "MASKSTYLE_DATA_DIR": str(root / "root/.local/share/maskstyle")}
     done = subprocess.run([sys.executable, str(REPO / "installer" / "install.py"), "--plugin-only",
                            "--gimp-profile", str(profile)], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"the installer could not register the plug-in:\n{done.stdout}{done.stderr}")
-    return root / GIMP_PLUGIN_DIR
+    return root / gimp_plugin_dir()
 
 
 def free_port() -> int:
@@ -118,11 +153,12 @@ class GimpRun:
 
 
 class GimpRunner:
-    """Runs gimp_scenarios.run_job in gimp-console-3.0 inside the root: one GIMP per job, or one
-    for a list of jobs (run_all)."""
+    """Runs gimp_scenarios.run_job in the tier's gimp-console inside the root: one GIMP per job, or
+    one for a list of jobs (run_all)."""
 
     def __init__(self, root: Path):
         self.root = root
+        self.console = console(root)
         self.host_dir = Path(tempfile.mkdtemp(prefix="maskstyle-", dir=root / "tmp"))
         self.dir = "/" + str(self.host_dir.relative_to(root))  # the same folder, seen from the chroot
         shutil.copy2(HERE / "gimp_scenarios.py", self.host_dir / "gimp_scenarios.py")
@@ -147,11 +183,13 @@ class GimpRunner:
         job_host, job_path = self.path(f"job-{name}.json")
         out_host, out_path = self.path(f"out-{name}.json")
         job_host.write_text(json.dumps({**job, "out": out_path}))
-        batch = f'exec(open("{self.dir}/gimp_scenarios.py").read()); run_job("{job_path}")'
+        plugin_file = f"/{gimp_plugin_dir()}/maskstyle.py"  # the tier's profile, not the scenarios' default
+        batch = (f'exec(open("{self.dir}/gimp_scenarios.py").read()); PLUGIN_FILE = "{plugin_file}"; '
+                 f'run_job("{job_path}")')
         variables = {"HOME": "/root", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
                      "MASKSTYLE_CONFIG_DIR": f"{self.dir}/no-config", **env}
         command = ["chroot", str(self.root), "env", "-i", *[f"{k}={v}" for k, v in variables.items()],
-                   "gimp-console-3.0", "-idf",  # no UI, no data files, no fonts: faster start
+                   self.console, "-idf",  # no UI, no data files, no fonts: faster start
                    "--batch-interpreter", "python-fu-eval", "-b", batch, "--quit"]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         return GimpRun(process, out_host, time.monotonic())
@@ -172,7 +210,7 @@ class GimpRunner:
 
 
 def summary() -> str:
-    parts = []
+    parts = [f"GIMP {tier()} tier"]
     if "root" in TIMINGS:
         state, seconds = TIMINGS["root"]
         parts.append(f"GIMP root {state} in {seconds:.1f} s")
