@@ -1,7 +1,8 @@
 """`maskstyle doctor`: check the install, one line per item (OK, WARN or FAIL) with a fix hint.
 
 It reports versions, the device, the weights, the config, the GIMP plug-in registration in
-each GIMP 3 profile found, and whether the backend answers. Nothing is changed.
+each GIMP profile found (GIMP 3.x: the GIMP 3 plug-in; GIMP 2.10: the gimpfu front-end, and the
+Python 3 it runs its client with), and whether the backend answers. Nothing is changed.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ class Check:
     fix: str = ""
 
 
-def gimp_profiles() -> list[tuple[str, Path]]:
-    """GIMP 3 profile folders that exist."""
-    return [(kind, path) for kind, path in settings.gimp_profiles() if path.is_dir()]
+def gimp_profiles() -> list[tuple[str, Path, str]]:
+    """GIMP profile folders that exist (3.x and 2.10), with the front-end each needs."""
+    return [(kind, path, front) for kind, path, front in settings.all_gimp_profiles() if path.is_dir()]
 
 
 def install_manifest() -> dict:
@@ -143,15 +144,17 @@ def check_config() -> tuple[list[Check], dict]:
 def check_plugins() -> list[Check]:
     manifest = install_manifest()
     clone = Path(manifest["source"]) if manifest.get("source") else None
-    layout = plugin_layout(clone) if clone and (clone / "plugin" / "maskstyle").is_dir() else []
-    targets = {path / "plug-ins" / "maskstyle": f"GIMP {kind}" for kind, path in gimp_profiles()}
+    targets = {path / "plug-ins" / "maskstyle": (f"GIMP {kind}", front) for kind, path, front in gimp_profiles()}
     for listed in manifest.get("plugins", []):
-        targets.setdefault(Path(listed), "plug-in")
+        targets.setdefault(Path(listed), ("plug-in", settings.profile_front_end(Path(listed).parent.parent)))
     if not targets:
-        return [Check("WARN", "GIMP plug-in", "no GIMP 3 profile found",
-                      "start GIMP 3 once, then run the installer again (or pass --gimp-profile DIR)")]
+        return [Check("WARN", "GIMP plug-in", "no GIMP 3.x or 2.10 profile found",
+                      "start GIMP once, then run the installer again (or pass --gimp-profile DIR)")]
     checks = []
-    for target, label in targets.items():
+    for target, (label, front) in targets.items():
+        layout = (plugin_layout(clone, front) if clone and (clone / settings.FRONT_ENDS[front]).is_dir() else [])
+        if front == settings.GIMP2:
+            label += " (gimpfu front-end)"
         entry = target / "maskstyle.py"
         wanted = [name for _, name in layout] or [settings.PLUGIN_ENTRY, "maskstyle_wire/client.py"]
         missing = [name for name in wanted if not (target / name).is_file()]
@@ -167,9 +170,20 @@ def check_plugins() -> list[Check]:
         elif layout and not _same_files(layout, target):
             checks.append(Check("WARN", label, f"{target} differs from the clone {clone}",
                                 f"run the installer again to update it: {installer()}"))
+        elif front == settings.GIMP2 and not _gimp2_python():
+            checks.append(Check("WARN", label, f"registered: {entry}, but no Python 3 for its client was found",
+                                "install Python 3 (3.7+) on the PATH, or set MASKSTYLE_PYTHON for GIMP 2.10"))
         else:
             checks.append(Check("OK", label, f"registered: {entry}"))
     return checks
+
+
+def _gimp2_python() -> str | None:
+    """The Python 3 that GIMP 2.10's plug-in runs its client with, as it looks for it."""
+    chosen = os.environ.get("MASKSTYLE_PYTHON")
+    if chosen:
+        return chosen if os.path.isfile(chosen) else None
+    return shutil.which("python3") or (shutil.which("py") if os.name == "nt" else None)
 
 
 def _same_files(layout: list[tuple[Path, str]], target: Path) -> bool:
