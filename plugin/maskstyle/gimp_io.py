@@ -152,6 +152,7 @@ def alpha_to_mask(layer, rgba):
     mask = layer.create_mask(Gimp.AddMaskType.BLACK)
     layer.add_mask(mask)
     write(mask, mask_format(mask), alpha)
+    layer.set_edit_mask(False)  # adding a mask makes it the active item; the layer stays the active one
 
 
 # ---------------------------------------------------------------- changing the image
@@ -184,7 +185,17 @@ def insert_all(image, placements):
         raise
     finally:
         image.undo_group_end()
+    make_active(image, inserted)
     return inserted
+
+
+def make_active(image, layers):
+    """Leave the new layers themselves active (not their layer masks), as GIMP's own filters do,
+    so that running a procedure again right away works on them."""
+    for layer in layers:
+        if layer.get_mask() is not None:
+            layer.set_edit_mask(False)
+    image.set_selected_layers(layers)
 
 
 def add_layer_above(image, below, name, rgba):
@@ -215,7 +226,7 @@ def add_layer_group(image, below, group_name, results):
     listed bottom to top. Each layer is opaque, with the result's alpha as its layer mask.
     One undo group; if a step fails, the group is removed again."""
     group = Gimp.GroupLayer.new(image, group_name)
-    inserted = False
+    inserted, layers = False, []
     image.undo_group_start()
     try:
         _insert_above(image, group, below)
@@ -226,6 +237,7 @@ def add_layer_group(image, below, group_name, results):
             image.insert_layer(layer, group, 0)
             layer.set_offsets(rect.x, rect.y)
             alpha_to_mask(layer, rgba)
+            layers.append(layer)
     except Exception:
         if inserted:
             image.remove_layer(group)
@@ -234,6 +246,7 @@ def add_layer_group(image, below, group_name, results):
         raise
     finally:
         image.undo_group_end()
+    make_active(image, layers[-1:])  # the top region's layer
     return group
 
 

@@ -27,6 +27,10 @@ from gi.repository import Gimp, GimpUi, GLib, GObject  # noqa: E402
 from maskstyle_wire import contract  # noqa: E402
 from maskstyle_wire.errors import BackendError  # noqa: E402
 
+import dialogs  # noqa: E402
+import helptext  # noqa: E402
+import procedures  # noqa: E402
+import remembered  # noqa: E402
 from procedures import (REGION_SLOTS, UserCancelled, UserError, harmonize, portrait_blur,  # noqa: E402
                         select_subject, stylize, stylize_regions)
 
@@ -83,7 +87,8 @@ def _add_harmonize_arguments(proc):
 
 def _add_select_arguments(proc):
     _add_contract_argument(proc, "segment", "target")
-    proc.add_choice_argument("operation", "_Operation", "How to combine with the current selection",
+    # "Selection _mode": "_Operation" took the o of the dialog's _OK ("duplicate mnemonic o")
+    proc.add_choice_argument("operation", "Selection _mode", "How to combine with the current selection",
                              _choice(("replace", "Replace"), ("add", "Add"), ("subtract", "Subtract"),
                                      ("intersect", "Intersect")), "replace", RW)
 
@@ -111,7 +116,7 @@ def _add_stylize_selection_arguments(proc):
 
 def _add_seam_and_method_arguments(proc):
     _add_contract_argument(proc, "stylize", "seam")
-    _add_contract_argument(proc, "stylize", "method", "Met_hod")  # last: older scripts' order is kept
+    _add_contract_argument(proc, "stylize", "method", "Metho_d")  # last: older scripts' order is kept; d: h is _Help's
 
 
 def _add_blur_arguments(proc):
@@ -125,32 +130,20 @@ def _add_blur_arguments(proc):
 PROCEDURES = {
     STYLIZE: dict(work=stylize, label="Stylize Selection…", menus=["<Image>/Filters/Maskstyle"],
                   add_arguments=_add_stylize_selection_arguments, layers="several",
-                  blurb="Restyle the selected area with the style of an image",
-                  help="Sends each selected layer and the selection to the maskstyle backend and adds "
-                       "each result as a new layer, masked by the selection (redrawn near its edge "
-                       "when a seam is chosen), directly above its layer."),
+                  blurb="Restyle the selected area with the style of an image"),
     STYLIZE_REGIONS: dict(work=stylize_regions, label="Stylize Regions…", menus=["<Image>/Filters/Maskstyle"],
                           add_arguments=_add_regions_arguments, layers="one",
-                          blurb="Restyle several saved selections, each with its own style",
-                          help="Stylizes the layer in one pass, each region (a channel) in the style of its "
-                               "own image, and adds one layer per region, masked by its channel, in a new "
-                               "layer group above the layer."),
+                          blurb="Restyle several saved selections, each with its own style"),
     HARMONIZE: dict(work=harmonize, label="Harmonize Layer…",
                     menus=["<Image>/Layer/Maskstyle", "<Image>/Filters/Maskstyle"],
                     add_arguments=_add_harmonize_arguments, layers="several",
-                    blurb="Match a pasted layer to what lies beneath it",
-                    help="Adds a harmonized copy of each selected layer directly above it, with the same "
-                         "position and transparency."),
+                    blurb="Match a pasted layer to what lies beneath it"),
     PORTRAIT_BLUR: dict(work=portrait_blur, label="Portrait Blur…", menus=["<Image>/Filters/Maskstyle"],
                         add_arguments=_add_blur_arguments, layers="one",
-                        blurb="Blur the background like a lens, keeping the selected subject sharp",
-                        help="Sends the layer, with the selection as the subject, to the maskstyle backend "
-                             "and adds the result as a new layer, “Portrait blur”, above the layer."),
+                        blurb="Blur the background like a lens, keeping the selected subject sharp"),
     SELECT_SUBJECT: dict(work=select_subject, label="Select Subject…", menus=["<Image>/Select/Maskstyle"],
                          add_arguments=_add_select_arguments, layers="any",
-                         blurb="Select the main subject or a person, or refine the selection",
-                         help="Segments the visible image with the maskstyle backend and combines the "
-                              "result with the current selection."),
+                         blurb="Select the main subject or a person, or refine the selection"),
 }
 
 SENSITIVITY = {
@@ -169,29 +162,37 @@ def _error(procedure, message):
 
 
 def _wrong_layer_count(layers, count):
-    """The message when `count` chosen drawables do not suit the procedure, else None."""
-    if layers == "one" and count != 1:
+    """The message when `count` chosen layers do not suit the procedure, else None."""
+    if layers == "one" and count > 1:
         return "Choose exactly one layer."
-    if layers == "several" and count < 1:
-        return "Choose one or more layers."
     return None
 
 
-def _make_run(work, title, layers):
+def _make_run(name, work, title, layers):
     def run(procedure, run_mode, image, drawables, config, data):
-        wrong = _wrong_layer_count(layers, len(drawables))
-        if wrong:
-            return _error(procedure, wrong)
-        if run_mode == Gimp.RunMode.INTERACTIVE:
-            GimpUi.init("maskstyle")
-            dialog = GimpUi.ProcedureDialog.new(procedure, config, title)
-            dialog.fill(None)
-            accepted = dialog.run()
-            dialog.destroy()
-            if not accepted:
-                return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+        interactive = run_mode == Gimp.RunMode.INTERACTIVE
         try:
-            work(image, list(drawables), config, run_mode)
+            if layers == "any":
+                chosen, note = list(drawables), None
+            else:
+                chosen, note = procedures.choose_layers(image, list(drawables), title)
+            wrong = _wrong_layer_count(layers, len(chosen))
+            if wrong:
+                return _error(procedure, wrong)
+            if run_mode != Gimp.RunMode.NONINTERACTIVE:  # the artist's last values, even after a failure
+                remembered.restore(name, config, image)
+            if interactive:
+                GimpUi.init("maskstyle")
+                accepted = dialogs.run(procedure, config, title, image,
+                                       lambda: procedures.check(work, image, chosen, config))
+                if not accepted:
+                    return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+            if run_mode != Gimp.RunMode.NONINTERACTIVE:
+                remembered.remember(name, config)  # before the job: kept whether it succeeds or fails
+            if note:
+                Gimp.message(note)
+            procedures.check(work, image, chosen, config)
+            work(image, chosen, config, run_mode)
         except UserCancelled:
             return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         except (UserError, BackendError) as err:
@@ -201,9 +202,19 @@ def _make_run(work, title, layers):
             return _error(procedure, f"maskstyle stopped on an unexpected error: {err}")
         finally:
             Gimp.progress_end()
+            if interactive:
+                _forget_channels(config)
         Gimp.displays_flush()
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
     return run
+
+
+def _forget_channels(config):
+    """GIMP cannot save a channel among its last values (it warns "couldn't serialize property
+    ...channel-1 of type GimpChannel"); the plug-in keeps them by name itself (remembered.py)."""
+    for spec in config.list_properties():
+        if spec.name.startswith("channel-"):
+            config.set_property(spec.name, None)
 
 
 class Maskstyle(Gimp.PlugIn):
@@ -217,13 +228,13 @@ class Maskstyle(Gimp.PlugIn):
         spec = PROCEDURES[name]
         title = spec["label"].rstrip("…")
         proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN,
-                                       _make_run(spec["work"], title, spec["layers"]), None)
+                                       _make_run(name, spec["work"], title, spec["layers"]), None)
         proc.set_image_types("RGB*, GRAY*")
         proc.set_sensitivity_mask(SENSITIVITY[spec["layers"]])
         proc.set_menu_label(spec["label"])
         for path in spec["menus"]:
             proc.add_menu_path(path)
-        proc.set_documentation(spec["blurb"], spec["help"], name)
+        proc.set_documentation(spec["blurb"], helptext.text(name), name)
         proc.set_attribution("maskstyle", "maskstyle authors", "2025")
         spec["add_arguments"](proc)
         return proc

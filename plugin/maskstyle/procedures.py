@@ -53,6 +53,45 @@ def require_layer(image, drawable):
     return require_layers(image, [drawable])[0]
 
 
+def topmost_visible_layer(image):
+    """The topmost visible pixel layer (inside visible groups too), or None."""
+    def search(layers):
+        for layer in layers:
+            if not layer.get_visible():
+                continue
+            if layer.is_group_layer():
+                found = search(layer.get_children())
+                if found is not None:
+                    return found
+            else:
+                return layer
+        return None
+    return search(image.get_layers())
+
+
+def choose_layers(image, drawables, title):
+    """(layers, note): the layers to work on for the active drawables. A layer mask stands for
+    its layer. When a channel is active, or nothing is, the obvious layer is used: the topmost
+    visible pixel layer; note then says which, for the message area (else it is None)."""
+    chosen, note = [], None
+    for drawable in drawables:
+        if drawable.is_layer_mask():
+            drawable = Gimp.Layer.from_mask(drawable)
+        elif drawable.is_channel():
+            continue
+        if drawable is not None and drawable.get_id() not in [d.get_id() for d in chosen]:
+            chosen.append(drawable)
+    if not chosen:
+        layer = topmost_visible_layer(image)
+        if layer is None:
+            raise UserError("There is no visible pixel layer to work on: show or add one.")
+        active = next((d for d in drawables if d.is_channel()), None)
+        why = f"the channel “{active.get_name()}” was active" if active is not None else "no layer was active"
+        note = f"Maskstyle: {why}, so {title} worked on the layer “{layer.get_name()}”."
+        chosen = [layer]
+    return chosen, note
+
+
 def _placed(info, crop, width, height):
     """Where a width x height backend result lies in the image: info's x, y are its offset
     inside the crop that was sent."""
@@ -66,12 +105,29 @@ def _layer_pixels(layer, crop):
 
 # ---------------------------------------------------------------- Stylize Selection
 
-def _style_file(gfile):
+STYLE_FIELD = "Style image"          # the dialog's own words, for messages
+REST_FIELD = "Style for the rest"
+
+
+def region_fields(slot):
+    return f"Region {slot}: channel", f"Region {slot}: style image"
+
+
+def check_style(gfile, field=STYLE_FIELD):
+    """UserError, in the dialog's words, unless gfile is an existing file."""
+    path = gfile.get_path() if gfile is not None else None
+    if not path:
+        raise UserError(f"Choose a style image: “{field}” is empty.")
+    if not os.path.isfile(path):
+        raise UserError(f"The style image {os.path.basename(path)} in “{field}” cannot be found "
+                        f"(it was {path}): choose it again.")
+    return path
+
+
+def _style_file(gfile, field=STYLE_FIELD):
     """The style image as a file part: PNG and JPEG files as they are, anything else GIMP can
     open as a PNG of its flattened pixels."""
-    path = gfile.get_path() if gfile is not None else None
-    if not path or not os.path.isfile(path):
-        raise UserError("Choose a style image (the Style file is not set or does not exist).")
+    path = check_style(gfile, field)
     extension = os.path.splitext(path)[1].lower()
     if extension in (".png", ".jpg", ".jpeg"):
         with open(path, "rb") as handle:
@@ -79,7 +135,8 @@ def _style_file(gfile):
         return os.path.basename(path), "image/png" if extension == ".png" else "image/jpeg", data
     flat = flattened_rgb(gfile)
     if flat is None:
-        raise UserError(f"GIMP cannot open the style image {path}.")
+        raise UserError(f"GIMP cannot open the style image {os.path.basename(path)} in “{field}”: "
+                        "choose a PNG, JPEG or another picture GIMP opens.")
     width, height, rgb = flat
     return png_file("style", rgb, width, height, 3)
 
@@ -169,24 +226,28 @@ def _stylized_setup(name, info, crop):
 # ---------------------------------------------------------------- Stylize Regions
 
 def _region_pairs(image, config):
-    """[(channel, style gfile)] from the channel-N / style-file-N arguments that are set."""
+    """[(channel, style gfile, style field)] from the channel-N / style-file-N arguments that are set."""
     pairs = []
     for slot in range(1, REGION_SLOTS + 1):
         channel = config.get_property(f"channel-{slot}")
         gfile = config.get_property(f"style-file-{slot}")
+        channel_field, style_field = region_fields(slot)
         if channel is None and gfile is None:
             continue
-        if channel is None or gfile is None:
-            missing = "channel" if channel is None else "style image"
-            raise UserError(f"Region {slot} has no {missing}: choose both a channel and a style image, "
-                            "or neither.")
+        if channel is None:
+            raise UserError(f"Region {slot} has a style image but no channel: choose one in “{channel_field}” "
+                            f"(a saved selection), or empty “{style_field}”.")
+        if gfile is None:
+            raise UserError(f"Region {slot} has a channel but no style image: choose one in “{style_field}”, "
+                            f"or empty “{channel_field}”.")
         if channel.get_id() not in [c.get_id() for c in image.get_channels()]:
-            raise UserError(f"The channel “{channel.get_name()}” of region {slot} is not a channel of "
+            raise UserError(f"The channel “{channel.get_name()}” in “{channel_field}” is not a channel of "
                             "this image.")
-        pairs.append((channel, gfile))
+        check_style(gfile, style_field)
+        pairs.append((channel, gfile, style_field))
     if not pairs:
-        raise UserError("Choose at least one region: a saved selection (Select > Save to Channel) and a "
-                        "style image for it.")
+        raise UserError("Choose at least one region: a channel (a saved selection: Select > Save to Channel) "
+                        "in “Region 1: channel” and a style image for it in “Region 1: style image”.")
     return pairs
 
 
@@ -198,7 +259,7 @@ def _regions_crop(image, layer, pairs, whole_layer):
     if visible is None:
         raise UserError(f"The layer “{layer.get_name()}” lies outside the canvas.")
     found = [Rect.bounds(read(channel, full, mask_format(channel)), full.width, full.height)
-             for channel, _ in pairs]
+             for channel, _, _ in pairs]
     found = [rect for rect in found if rect is not None]
     area = functools.reduce(Rect.union, found).intersect(visible) if found else None
     if area is None:
@@ -209,15 +270,15 @@ def _regions_crop(image, layer, pairs, whole_layer):
 def _regions_files(layer, pairs, rest_file, crop):
     w, h = crop.width, crop.height
     files = {"image": png_file("image", _layer_pixels(layer, crop), w, h, 4)}
-    for index, (channel, gfile) in enumerate(pairs):
+    for index, (channel, gfile, field) in enumerate(pairs):
         mask = read(channel, crop, mask_format(channel))
         if not mask.strip(b"\x00"):
             raise UserError(f"The channel “{channel.get_name()}” selects nothing on the layer "
                             f"“{layer.get_name()}”.")
         files[f"mask{index}"] = png_file(f"mask{index}", mask, w, h, 1)
-        files[f"style{index}"] = _style_file(gfile)
+        files[f"style{index}"] = _style_file(gfile, field)
     if rest_file is not None:
-        files["rest"] = _style_file(rest_file)
+        files["rest"] = _style_file(rest_file, REST_FIELD)
     return files
 
 
@@ -227,7 +288,7 @@ def stylize_regions(image, drawables, config, run_mode):
     rest_file = config.get_property("rest-file")
     crop = _regions_crop(image, layer, pairs, whole_layer=rest_file is not None)
     files = _regions_files(layer, pairs, rest_file, crop)
-    names = [f"Stylized ({_style_stem(gfile)})" for _, gfile in pairs]
+    names = [f"Stylized ({_style_stem(gfile)})" for _, gfile, _ in pairs]
     params = {**_stylize_params(config), "seam": config.get_property("seam"), "names": names}
     if rest_file is not None:
         names.append(f"Stylized ({_style_stem(rest_file)}, the rest)")
@@ -323,3 +384,51 @@ def select_subject(image, drawables, config, run_mode):
     client, info = run_job("segment", {"target": target}, files, "Maskstyle: selecting the subject")
     mask_w, mask_h, rgba = png_to_rgba(image, client.fetch(info["url"]))
     select_mask(image, mask_from_alpha(rgba, _placed(info, full, mask_w, mask_h), w, h), operation)
+
+
+# ---------------------------------------------------------------- checks before a job starts
+
+def _check_stylize(image, layers, config):
+    check_style(config.get_property("style-file"))
+
+
+def _check_regions(image, layers, config):
+    _region_pairs(image, config)
+    rest = config.get_property("rest-file")
+    if rest is not None:
+        check_style(rest, REST_FIELD)
+
+
+def _check_blur(image, layers, config):
+    if selection_bounds(image) is None:
+        raise UserError("Nothing is selected: select the subject to keep sharp first "
+                        "(Select > Maskstyle > Select Subject… can do it).")
+
+
+def _check_select(image, layers, config):
+    if config.get_property("target") == "refine" and selection_bounds(image) is None:
+        raise UserError("Refine improves the current selection: select roughly around the subject first.")
+
+
+def _check_harmonize(image, layers, config):
+    for layer in layers:
+        if not layer.get_visible():
+            raise UserError(f"The layer “{layer.get_name()}” is hidden: show it to harmonize it.")
+
+
+CHECKS = {"stylize": _check_stylize, "stylize_regions": _check_regions, "portrait_blur": _check_blur,
+          "select_subject": _check_select, "harmonize": _check_harmonize}
+
+
+def check(work, image, layers, config):
+    """What can be checked before a job starts, for the procedure whose work this is: UserError
+    in the dialog's own words when something is missing."""
+    CHECKS[work.__name__](image, layers, config)
+
+
+def auto_blur_radius(image, layer):
+    """The radius the backend picks when none is given, for this layer's part of the canvas:
+    about 1.2% of its longest side (engine.blur.auto_radius)."""
+    area = layer_rect(layer).intersect(canvas(image)) if layer is not None else None
+    area = area or canvas(image)
+    return max(2, round(0.012 * max(area.width, area.height)))

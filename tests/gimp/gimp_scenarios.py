@@ -119,25 +119,59 @@ def _argument(image, key, value):
     return value
 
 
-def _config(image, procedure, layer_names, args):
-    config = procedure.create_config()
-    config.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
-    config.set_property("image", image)
+def drawable_by_name(image, name):
+    """A drawable: a layer by name, "channel:NAME" a channel, "mask:NAME" a layer's mask."""
+    if name.startswith("channel:"):
+        channel = image.get_channel_by_name(name[len("channel:"):])
+        if channel is None:
+            raise LookupError(f"no channel named {name!r}")
+        return channel
+    if name.startswith("mask:"):
+        return layer_by_name(image, name[len("mask:"):]).get_mask()
+    return layer_by_name(image, name)
+
+
+def drawables_for(image, layer_names):
+    """layer_names: one name, a list of names, or "@selected": the image's active drawables, as
+    GIMP passes them when the artist runs a procedure (Filters > Re-Show included)."""
+    if layer_names == "@selected":
+        return list(image.get_selected_drawables())
     names = layer_names if isinstance(layer_names, list) else [layer_names]
-    config.set_core_object_array("drawables", [layer_by_name(image, name) for name in names])
+    return [drawable_by_name(image, name) for name in names]
+
+
+RUN_MODES = {"noninteractive": Gimp.RunMode.NONINTERACTIVE, "with-last-vals": Gimp.RunMode.WITH_LAST_VALS}
+
+
+def _config(image, procedure, layer_names, args, run_mode="noninteractive"):
+    config = procedure.create_config()
+    config.set_property("run-mode", RUN_MODES[run_mode])
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", drawables_for(image, layer_names))
     for key, value in args.items():
         config.set_property(key, _argument(image, key, value))
     return config
 
 
-def call(image, procedure_name, layer_names, args):
+def call(image, procedure_name, layer_names, args, run_mode="noninteractive"):
     """Run a procedure through the PDB; layer_names is one name or a list (several drawables)."""
     procedure = Gimp.get_pdb().lookup_procedure(procedure_name)
     if procedure is None:
         return {"status": "missing", "message": f"{procedure_name} is not registered"}
-    result = procedure.run(_config(image, procedure, layer_names, args))
+    result = procedure.run(_config(image, procedure, layer_names, args, run_mode))
     message = result.index(1) if result.length() > 1 else None
     return {"status": result.index(0).value_nick, "message": message}
+
+
+def selected(image):
+    """The active drawables, as the artist sees them: names, and what each is."""
+    out = []
+    for drawable in image.get_selected_drawables():
+        kind = ("layer mask" if drawable.is_layer_mask() else "channel" if drawable.is_channel()
+                else "group" if drawable.is_group_layer() else "layer")
+        name = Gimp.Layer.from_mask(drawable).get_name() if kind == "layer mask" else drawable.get_name()
+        out.append({"name": name, "kind": kind})
+    return out
 
 
 PLUGIN_FILE = "/root/.config/GIMP/3.0/plug-ins/maskstyle/maskstyle.py"
@@ -174,6 +208,19 @@ def helper(image, name, args):
     if name == "set_visible":
         layer_by_name(image, args["layer"]).set_visible(args["visible"])
         return None
+    if name == "selected":
+        return selected(image)
+    if name == "set_selected":
+        items = drawables_for(image, args["drawables"])
+        if items and items[0].is_channel() and not items[0].is_layer_mask():
+            image.set_selected_channels(items)
+        else:
+            image.set_selected_layers(items)
+        return selected(image)
+    if name == "procedure_help":
+        procedure = Gimp.get_pdb().lookup_procedure(args["procedure"])
+        return {"blurb": procedure.get_blurb(), "help": procedure.get_help(), "help_id": procedure.get_help_id(),
+                "labels": {spec.name: spec.get_nick() for spec in procedure.get_arguments()}}
     plugin = load_plugin()
     import gimp_io  # the plug-in's GIMP-side steps, beside it; importable once load_plugin ran
 
@@ -192,6 +239,26 @@ def helper(image, name, args):
         return None
     if name == "recorded":
         return recorded(plugin, image, args["procedure"], args["layer"], args.get("args", {}))
+    if name == "restored":  # what the dialog opens with: the plug-in's kept values over a fresh config
+        import remembered
+
+        procedure = Gimp.get_pdb().lookup_procedure(args["procedure"])
+        config = procedure.create_config()
+        restored = remembered.restore(args["procedure"], config, image)
+        values = {key: remembered.to_json(config.get_property(key)) for key in restored}
+        return {"values": values, "recent_styles": remembered.recent_styles(),
+                "style_folder": remembered.style_folder()}
+    if name == "check":  # the checks the dialog runs before OK is pressed
+        import procedures
+
+        procedure = Gimp.get_pdb().lookup_procedure(args["procedure"])
+        config = _config(image, procedure, args["layer"], args.get("args", {}))
+        work = plugin.PROCEDURES[args["procedure"]]["work"]
+        try:
+            procedures.check(work, image, config.get_core_object_array("drawables"), config)
+            return None
+        except procedures.UserError as err:
+            return str(err)
     raise ValueError(f"no helper {name}")
 
 
@@ -240,7 +307,8 @@ def run_scenario(job):
         if "helper" in step:
             report["calls"].append(helper(image, step["helper"], step.get("args", {})))
         else:
-            report["calls"].append(call(image, step["procedure"], step["layer"], step.get("args", {})))
+            report["calls"].append(call(image, step["procedure"], step["layer"], step.get("args", {}),
+                                        step.get("run_mode", "noninteractive")))
     report["after"] = snapshot(image)
     image.delete()
     report["seconds"] = time.monotonic() - started

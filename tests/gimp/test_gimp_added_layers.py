@@ -239,9 +239,10 @@ def test_regions_with_bad_arguments_say_what_is_missing_and_change_nothing(repor
     report = reports["regions_bad_arguments"]
     half, none = report["calls"]
     assert half["status"] == none["status"] == "execution-error"
-    assert half["message"] == ("Region 2 has no style image: choose both a channel and a style image, "
-                               "or neither.")
-    assert none["message"].startswith("Choose at least one region: a saved selection")
+    # in the dialog's own words: the fields are "Region 2: channel" and "Region 2: style image"
+    assert half["message"] == ("Region 2 has a channel but no style image: choose one in “Region 2: style image”, "
+                               "or empty “Region 2: channel”.")
+    assert none["message"].startswith("Choose at least one region: a channel (a saved selection")
     assert_unchanged(report)
 
 

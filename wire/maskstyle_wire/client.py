@@ -231,8 +231,11 @@ def start_backend(settings: Settings, on_wait=None, timeout: float = 120.0, inte
     on_wait(seconds_waited) is called while waiting; returning False from it stops waiting."""
     client = Client.from_settings(settings)
     if not settings.backend_command:
-        raise BackendUnavailable(f"The maskstyle backend is not running at {settings.url}, and no "
-                                 f"backend_command is set to start it. {SETUP_HINT}", "unreachable")
+        raise BackendUnavailable(f"The maskstyle backend is not running at {settings.url}, and maskstyle "
+                                 "is not set up to start it by itself. To fix this once and for all, run "
+                                 "the maskstyle installer again: it sets up the automatic start. To go on "
+                                 "right now, open a terminal, run `maskstyle serve`, leave it open, and try "
+                                 "again.", "unreachable")
     log_path = settings.config_path.parent / "backend.log" if settings.config_path else None
     log = subprocess.DEVNULL
     if log_path:

@@ -1,0 +1,202 @@
+"""The procedures' dialogs: GIMP's procedure dialog, with what an artist needs on top of it.
+
+- OK is greyed out while something is missing, and a line under the fields says what, in the
+  fields' own words (the same check runs again before the job starts).
+- The Help button shows the procedure's help (helptext.py) instead of GIMP's user manual.
+- Style image fields start in the folder last used for styles, show only images, with a
+  preview; a "Recent styles" list sets the style image in one click.
+- Portrait Blur shows the radius it would pick itself instead of 0.
+"""
+
+import os
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("GimpUi", "3.0")
+gi.require_version("Gtk", "3.0")
+from gi.repository import GdkPixbuf, GimpUi, Gio, Gtk  # noqa: E402
+
+import helptext  # noqa: E402
+import remembered  # noqa: E402
+from procedures import UserError, auto_blur_radius  # noqa: E402
+
+STYLE_FIELDS = ("style-file", "style-file-1", "style-file-2", "style-file-3", "rest-file")
+PREVIEW_SIZE = 160
+
+
+def run(procedure, config, title, image, check):
+    """Show the dialog until the artist cancels, or presses OK with nothing missing; True on OK."""
+    dialog = GimpUi.ProcedureDialog.new(procedure, config, title)
+    dialog.fill(None)
+    name = procedure.get_name()
+    problem_label = Gtk.Label(xalign=0.0, wrap=True, max_width_chars=60)
+    problem_label.get_style_context().add_class("dim-label")
+    dialog.get_content_area().pack_end(problem_label, False, False, 6)
+    _recent_styles(dialog, config)
+    _improve_style_choosers(dialog)
+    shown_radius = _show_blur_radius(config, image) if "radius" in _names(config) else None
+
+    def refresh(*_):
+        try:
+            check()
+            problem = None
+        except UserError as err:
+            problem = str(err)
+        dialog.set_response_sensitive(Gtk.ResponseType.OK, problem is None)
+        problem_label.set_text(problem or "")
+        problem_label.set_visible(problem is not None)
+
+    def on_response(widget, response):
+        if response == Gtk.ResponseType.HELP:
+            widget.stop_emission_by_name("response")
+            show_help(widget, name)
+
+    handler = config.connect("notify", refresh)
+    dialog.connect("response", on_response)
+    dialog.show_all()
+    refresh()
+    try:
+        while True:
+            if not dialog.run():
+                return False
+            try:
+                check()
+            except UserError as err:
+                message(dialog, str(err))
+                continue
+            if shown_radius is not None and abs(config.get_property("radius") - shown_radius) < 1e-9:
+                config.set_property("radius", 0.0)  # left as shown: stay automatic for the next image
+            return True
+    finally:
+        config.disconnect(handler)
+        dialog.destroy()
+
+
+def _names(config):
+    return [spec.name for spec in config.list_properties()]
+
+
+def message(parent, text):
+    box = Gtk.MessageDialog(transient_for=parent, modal=True, message_type=Gtk.MessageType.WARNING,
+                            buttons=Gtk.ButtonsType.OK, text=text)
+    box.run()
+    box.destroy()
+
+
+def show_help(parent, procedure_name):
+    """The procedure's help in a window of its own (GIMP's manual has no page for a plug-in)."""
+    page = helptext.PAGES[procedure_name]
+    window = Gtk.Dialog(title=f"Help: {page['title']}", transient_for=parent, modal=True)
+    window.add_button("_Close", Gtk.ResponseType.CLOSE)
+    window.set_default_size(520, 460)
+    text = Gtk.Label(xalign=0.0, yalign=0.0, wrap=True, max_width_chars=70, selectable=True)
+    text.set_markup(helptext.markup(procedure_name))
+    scroller = Gtk.ScrolledWindow(hscrollbar_policy=Gtk.PolicyType.NEVER)
+    scroller.add(text)
+    scroller.set_vexpand(True)
+    text.set_margin_start(12)
+    text.set_margin_end(12)
+    text.set_margin_top(8)
+    window.get_content_area().pack_start(scroller, True, True, 0)
+    window.show_all()
+    window.run()
+    window.destroy()
+
+
+# ---------------------------------------------------------------- style images
+
+def _file_choosers(widget):
+    """Every Gtk.FileChooser (e.g. GtkFileChooserButton) inside widget."""
+    found = []
+    if isinstance(widget, Gtk.FileChooser):
+        found.append(widget)
+    if isinstance(widget, Gtk.Container):
+        for child in widget.get_children():
+            found.extend(_file_choosers(child))
+    return found
+
+
+def _image_filter():
+    images = Gtk.FileFilter()
+    images.set_name("Images")
+    images.add_pixbuf_formats()
+    for pattern in ("*.png", "*.jpg", "*.jpeg", "*.webp", "*.tif", "*.tiff", "*.xcf"):
+        images.add_pattern(pattern)
+        images.add_pattern(pattern.upper())
+    everything = Gtk.FileFilter()
+    everything.set_name("All files")
+    everything.add_pattern("*")
+    return images, everything
+
+
+def _improve_style_choosers(dialog):
+    folder = remembered.style_folder()
+    for field in STYLE_FIELDS:
+        try:
+            widget = dialog.get_widget(field, GimpUi.FileChooser.__gtype__)
+        except Exception:
+            widget = None
+        if widget is None:
+            continue
+        for chooser in _file_choosers(widget):
+            images, everything = _image_filter()
+            chooser.add_filter(images)
+            chooser.add_filter(everything)
+            chooser.set_filter(images)
+            if folder and chooser.get_file() is None:
+                chooser.set_current_folder(folder)
+            preview = Gtk.Image()
+            chooser.set_preview_widget(preview)
+            chooser.set_use_preview_label(False)
+            chooser.connect("update-preview", _update_preview, preview)
+
+
+def _update_preview(chooser, preview):
+    path = chooser.get_preview_filename()
+    try:
+        pixbuf = GdkPixbuf.Pixbuf.new_from_file_at_size(path, PREVIEW_SIZE, PREVIEW_SIZE) if path else None
+    except Exception:
+        pixbuf = None
+    preview.set_from_pixbuf(pixbuf)
+    chooser.set_preview_widget_active(pixbuf is not None)
+
+
+def _recent_styles(dialog, config):
+    """A 'Recent styles' list under the fields: choosing one sets the (first) style image."""
+    names = _names(config)
+    field = "style-file" if "style-file" in names else ("style-file-1" if "style-file-1" in names else None)
+    recent = remembered.recent_styles()
+    if field is None or not recent:
+        return
+    row = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL, spacing=6)
+    label = Gtk.Label(label="Recent st_yles:" if field == "style-file" else "Recent styles (region 1):",
+                      use_underline=field == "style-file", xalign=0.0)
+    combo = Gtk.ComboBoxText()
+    combo.append("", "Choose a style used lately…")
+    for path in recent:
+        combo.append(path, os.path.basename(path))
+    combo.set_active_id("")
+    combo.set_tooltip_text("The styles used lately, newest first")
+    label.set_mnemonic_widget(combo)
+
+    def chosen(widget):
+        path = widget.get_active_id()
+        if path:
+            config.set_property(field, Gio.File.new_for_path(path))
+    combo.connect("changed", chosen)
+    row.pack_start(label, False, False, 0)
+    row.pack_start(combo, True, True, 0)
+    dialog.get_content_area().pack_end(row, False, False, 6)
+
+
+# ---------------------------------------------------------------- Portrait Blur
+
+def _show_blur_radius(config, image):
+    """With the radius on automatic (0), show the radius it stands for on this image; that value."""
+    if config.get_property("radius") > 0:
+        return None
+    layers = image.get_selected_layers()
+    radius = float(auto_blur_radius(image, layers[0] if layers else None))
+    config.set_property("radius", radius)
+    return radius
