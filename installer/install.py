@@ -4,7 +4,9 @@
     python3 installer/install.py [--venv PATH] [--dev] [--demo] [--no-download] [--gimp-profile DIR]
     python3 installer/install.py --uninstall [--purge-models]
 
-Standard library only (Python 3.10+). Each step says what it did. Running it again changes
+Standard library only (Python 3.10+). Each step ends in one line that says what it did, and
+the run ends with a summary: what is installed, what fell back and why, and what to run next.
+The output of pip and of the other commands it runs goes to a log. Running it again changes
 nothing that is already in place. A step that fails rolls back what it wrote, and running
 the same command again resumes. What the installer writes is listed in a manifest in the
 data dir, so --uninstall removes exactly that.
@@ -60,6 +62,85 @@ def say(message: str = "") -> None:
 
 def quoted(cmd) -> str:
     return " ".join(shlex.quote(str(part)) for part in cmd)
+
+
+def mib(size: int) -> str:
+    """A size as a user reads it: '548 MiB', '0.3 MiB'."""
+    value = size / 2**20
+    return f"{value:.0f} MiB" if value >= 10 else f"{value:.1f} MiB"
+
+
+def clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def progress_text(name: str, have: int, total: int, speed: float, width: int = 60) -> str:
+    """One line of a download's progress: name, a bar, percent, MiB, speed and the time left."""
+    fraction = min(1.0, have / total) if total > 0 else 0.0
+    tail = f" {fraction * 100:3.0f}% {have / 2**20:.{0 if total >= 10 * 2**20 else 1}f}/{mib(total)}"
+    if speed > 0:
+        tail += f" {speed / 2**20:.1f} MiB/s {clock(max(0, total - have) / speed)} left"
+    cells = max(5, min(30, width - len(name) - 3 - len(tail)))
+    filled = int(fraction * cells)
+    bar = "=" * filled + (">" if filled < cells else "") + " " * max(0, cells - filled - 1)
+    return f"{name} [{bar}]{tail}"
+
+
+def show(path) -> str:
+    """A path as short as it can be and still be typed: relative to the current folder when it
+    is under it, else with ~ for the home folder."""
+    path = Path(path)
+    with contextlib.suppress(ValueError, OSError):
+        relative = path.relative_to(Path.cwd())
+        return str(relative) if str(relative) != "." else str(path)
+    with contextlib.suppress(ValueError, RuntimeError, KeyError):
+        return str(Path("~") / path.relative_to(Path.home()))
+    return str(path)
+
+
+def and_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+class Console:
+    """The installer's lines. A step ends in one line, its result. While it works, what it is
+    doing (a pip run and its elapsed time, a download's progress bar) is shown on a terminal
+    as one line rewritten in place, which the result then replaces. Elsewhere (a CI log, a
+    pipe) only the slow things get a line of their own, a plain one."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty() and os.environ.get("TERM") != "dumb"
+        self.shown = 0  # characters of the status line on the terminal
+
+    def line(self, text: str = "") -> None:
+        self.clear()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def status(self, text: str, plain: bool = False) -> None:
+        """What is going on now: rewritten in place on a terminal; elsewhere a line if plain."""
+        if not self.tty:
+            if plain:
+                self.line(text)
+            return
+        text = text.replace("\n", " ")
+        width = max(20, shutil.get_terminal_size((80, 24)).columns - 1)
+        if len(text) > width:
+            text = text[:width - 3] + "..."
+        self.stream.write("\r" + text + " " * max(0, self.shown - len(text)))
+        self.stream.flush()
+        self.shown = max(self.shown, len(text))
+
+    def width(self) -> int:
+        return shutil.get_terminal_size((80, 24)).columns - 1
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r" + " " * self.shown + "\r")
+            self.shown = 0
 
 
 # ---------------------------------------------------------------- where things live
@@ -157,13 +238,52 @@ class Installer:
         self.manifest = Manifest(manifest_path())
         self.probe: dict = {}       # what the installed maskstyle says about its paths and models
         self.config_path: Path | None = None
+        self.out = Console()
+        self.details: list[str] = []  # every detail of this run, for the log
+        self.log_path: Path | None = None  # made when a command runs, or when the run fails
+        self.heading = ""           # the running step's "[n/N] Title", padded
+        self.result = ""            # the running step's one-line result
+        self.installed: list[tuple[str, str]] = []  # (what, where) for the summary
+        self.fallbacks: list[str] = []  # what works in a lesser way, why, and how to get the rest
         self.warnings: list[str] = []
-        self.pip_log: Path | None = None  # made on the first pip run
         self.written_plugins: list[Path] = []
+        self.demo_result: Path | None = None
+
+    # -- what the user sees, and the log
+
+    def note(self, message: str, verbose: bool = True) -> None:
+        """A detail: in the log, and on the terminal only with --verbose (when verbose)."""
+        self.details.append(message)
+        if self.log_path:
+            with open(self.log_path, "a", encoding="utf-8", errors="replace") as log:
+                log.write(message + "\n")
+        if self.args.verbose and verbose:
+            self.out.line("      " + message)
+
+    def activity(self, text: str, plain: bool = False) -> None:
+        """What the running step does now (see Console.status)."""
+        self.note(text)
+        self.out.status(f"{self.heading}  {text}", plain)
 
     def warn(self, message: str) -> None:
-        say("WARNING: " + message)
+        self.note("WARNING: " + message)
         self.warnings.append(message)
+
+    def fall_back(self, message: str) -> None:
+        self.note("FALLBACK: " + message)
+        self.fallbacks.append(message)
+
+    def open_log(self) -> Path:
+        """The run's log, in the temporary folder (a failed step removes the venv it created):
+        every detail, and the whole output of each command the installer runs."""
+        if self.log_path is None:
+            fd, name = tempfile.mkstemp(prefix="maskstyle-install-", suffix=".log")
+            with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as log:
+                log.write(f"maskstyle installer, {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+                          f"{quoted([sys.executable, *sys.argv])}\n")
+                log.writelines(line + "\n" for line in self.details)
+            self.log_path = Path(name)
+        return self.log_path
 
     # -- bookkeeping
 
@@ -179,24 +299,30 @@ class Installer:
             undo.append(lambda folder=folder: rmdir_if_empty(folder))
 
     @contextlib.contextmanager
-    def step(self, title: str):
-        print(f"\n==> {title}", flush=True)
+    def step(self, label: str, title: str, width: int):
+        """One step: its line is '[n/N] Title  result'. A step that fails rolls back what it wrote."""
+        self.heading, self.result = f"{label} {title:<{width}}", ""
+        self.note(f"== {label} {title}", verbose=False)
+        self.out.status(f"{self.heading}  ...")
         undo: list = []
         try:
             yield undo
         except BaseException as exc:
+            self.out.line(f"{self.heading}  {'stopped' if isinstance(exc, KeyboardInterrupt) else 'FAILED'}")
             if undo:
-                say("rolling back what this step wrote")
+                self.out.line("      rolling back what this step wrote")
             for action in reversed(undo):
                 try:
                     action()
                 except OSError as err:
-                    say(f"could not undo a change: {err}")
+                    self.out.line(f"      could not undo a change: {err}")
             if isinstance(exc, OSError):
-                raise InstallError(f"{title}: {exc}") from exc
+                raise InstallError(f"{label} {title}: {exc}") from exc
             if isinstance(exc, InstallError):
-                raise InstallError(f"{title}: {exc}") from None
+                raise InstallError(f"{label} {title}: {exc}") from None
             raise
+        self.note(f"   {self.result or 'done'}", verbose=False)
+        self.out.line(f"{self.heading}  {self.result or 'done'}")
 
     def run(self) -> int:
         if not (PLUGIN_SOURCE / PLUGIN_ENTRY).is_file():
@@ -204,34 +330,99 @@ class Installer:
                                "complete maskstyle clone")
         steps = []
         if not self.args.plugin_only:
-            steps += [("Python environment for the backend", self.install_environment),
+            steps += [("Python environment", self.install_environment),
                       ("Model weights", self.install_weights),
                       ("Config", self.write_config)]
         steps.append(("GIMP 3 plug-in", self.register_plugin))
         if not self.args.plugin_only and not self.args.no_self_check:
-            steps.append(("Self-check: a small stylize job through the plug-in's client", self.self_check))
+            steps.append(("Self-check", self.self_check))
         if self.args.demo and not self.args.plugin_only:
             steps.append(("Demo", self.run_demo))
-        print(f"maskstyle installer: installing from {REPO}", flush=True)
+        what = "the GIMP 3 plug-in" if self.args.plugin_only else f"maskstyle {project_version()}"
+        self.out.line(f"maskstyle installer: installing {what} from {REPO}")
         self.make_dirs(data_dir(), [])  # it holds the manifest: never rolled back
         self.manifest.save()
-        say(f"install manifest: {self.manifest.path}")
-        for number, (title, action) in enumerate(steps, 1):
-            with self.step(f"[{number}/{len(steps)}] {title}") as undo:
-                action(undo)
-        self.print_next_steps()
+        self.note(f"install manifest: {self.manifest.path}")
+        width = max(len(title) for title, _ in steps)
+        try:
+            for number, (title, action) in enumerate(steps, 1):
+                with self.step(f"[{number}/{len(steps)}]", title, width) as undo:
+                    action(undo)
+        except InstallError as exc:
+            self.open_log()
+            self.note(f"FAILED: {exc}")
+            raise
+        self.print_summary()
         return 0
+
+    # -- running commands
+
+    def run_logged(self, cmd: list, activity: str, plain: bool = True, tick=None, **kwargs) -> tuple[int, str]:
+        """Run a command with its output in the log, showing what it does while it runs (on a
+        terminal with the time it has taken, or what tick(seconds) draws). Returns its exit
+        status and its output."""
+        log = self.open_log()
+        self.note("$ " + quoted(cmd))
+        self.activity(activity + "...", plain)
+        offset = log.stat().st_size
+        started = time.monotonic()
+        with open(log, "ab") as out:
+            process = subprocess.Popen([str(part) for part in cmd], stdout=out, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, **kwargs)
+            try:
+                while True:
+                    try:
+                        status = process.wait(timeout=0.25)
+                        break
+                    except subprocess.TimeoutExpired:
+                        seconds = time.monotonic() - started
+                        if tick:
+                            tick(seconds)
+                        else:
+                            self.out.status(f"{self.heading}  {clock(seconds)} {activity}...")
+            finally:
+                if process.poll() is None:
+                    process.terminate()
+                    process.wait()
+        with open(log, "rb") as f:
+            f.seek(offset)
+            output = f.read().decode("utf-8", errors="replace")
+        return status, output
+
+    def check_call(self, cmd: list, activity: str, failure: str, plain: bool = True, **kwargs) -> None:
+        status, output = self.run_logged(cmd, activity, plain, **kwargs)
+        if status != 0:
+            tail = output.strip().splitlines()[-PIP_TAIL:]
+            raise InstallError(f"{failure}. Its last lines:\n    " + "\n    ".join(tail)
+                               + f"\nThe whole output is in {self.log_path}")
+
+    def pip(self, cmd: list, activity: str, failure: str) -> None:
+        """Run pip with its output (hundreds of lines) in the log; on failure, say where the
+        log is and show the last lines."""
+        status, output = self.run_logged(cmd, f"{activity} (pip's output: {self.open_log()})")
+        if status != 0:
+            tail = output.strip().splitlines()[-PIP_TAIL:]
+            raise InstallError(f"{failure}. pip's last lines:\n    " + "\n    ".join(tail)
+                               + f"\nThe whole output is in {self.log_path}")
+
+    def query(self, code: str) -> dict:
+        """Run a snippet in the venv's Python; it prints one JSON object."""
+        done = subprocess.run([str(self.python), "-c", code], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise InstallError(f"the environment's Python failed: {done.stderr.strip()[-800:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
 
     # -- 1. venv, torch and the project
 
     def install_environment(self, undo: list) -> None:
         venv = self.venv
-        say(f"virtual environment: {venv}")
+        self.note(f"virtual environment: {venv}")
+        created = False
         if (venv / INCOMPLETE_MARK).exists():
-            say("an earlier run stopped while creating it: starting it over")
+            self.activity("an earlier run stopped while creating it: starting it over", plain=True)
             shutil.rmtree(venv)
         if is_venv(venv):
-            say("already exists: using it")
+            self.note("already exists: using it")
         elif venv.exists() and any(venv.iterdir()):
             raise InstallError(f"{venv} exists and is not a virtual environment; choose another "
                                "--venv or remove it")
@@ -242,38 +433,60 @@ class Installer:
             self.make_dirs(venv.parent, undo)
             self.manifest.add("created_venvs", venv)
             undo.append(lambda: shutil.rmtree(venv, ignore_errors=True))
-            self.check_call([sys.executable, "-m", "venv", venv], "could not create the virtual environment")
+            self.check_call([sys.executable, "-m", "venv", venv], f"creating {show(venv)}",
+                            "could not create the virtual environment", plain=False)
             (venv / INCOMPLETE_MARK).touch()
-            say(f"created with Python {platform.python_version()} ({sys.executable})")
+            self.note(f"created with Python {platform.python_version()} ({sys.executable})")
+            created = True
         self.python = venv_python(venv)
-        self.install_packages()
+        pip_installed = self.install_packages()
         (venv / INCOMPLETE_MARK).unlink(missing_ok=True)
+        have = self.query(INSTALLED)
         self.probe = self.query(PROBE)
         self.config_path = Path(self.probe["config_path"])
         if Path(self.probe["data_dir"]) != data_dir():
             self.warn(f"maskstyle's data dir is {self.probe['data_dir']} but the installer's is "
                       f"{data_dir()}; set MASKSTYLE_DATA_DIR to pin one")
+        editable = bool(((have.get("source") or {}).get("dir_info") or {}).get("editable"))
+        packages = (f"maskstyle {have['maskstyle']}{' (editable)' if editable else ''}, "
+                    f"torch {have['torch']} ({torch_build(have)})")
+        where = (f"created {show(venv)} (Python {platform.python_version()})" if created else show(venv))
+        self.installed.append(("environment", f"{show(venv)}: {packages}"))
+        self.result = (f"{where}: {packages} (pip installed {and_list(pip_installed)})" if pip_installed
+                       else f"{where}: {packages}: already installed")
 
-    def install_packages(self) -> None:
+    def install_packages(self) -> list[str]:
+        """torch, torchvision and maskstyle with its extras; returns what pip installed."""
         have = self.query(INSTALLED)
         want_version = project_version()
         extras = DEV_EXTRAS if self.args.dev else USER_EXTRAS
+        changed: list[str] = []
         if have["torch"] and have["torchvision"]:
-            say(f"torch {have['torch']} and torchvision {have['torchvision']} are already installed: "
-                "keeping them")
+            self.note(f"torch {have['torch']} and torchvision {have['torchvision']} are already "
+                      "installed: keeping them")
         else:
             torch_args, why = choose_torch(self.args.torch_index_url)
-            say(f"PyTorch for this machine: {why}")
+            self.note(f"PyTorch for this machine: {why}")
+            if UNREACHABLE in why:
+                self.fall_back(f"PyTorch: {why}")
+            build = ("the CPU-only build" if torch_args == ["--index-url", TORCH_CPU_INDEX]
+                     else f"from {self.args.torch_index_url}" if self.args.torch_index_url
+                     else "PyPI's build")
             pip = [self.python, "-m", "pip", "install", "--disable-pip-version-check"]
             failure = "pip could not install PyTorch; check the network or pass --torch-index-url"
             try:
-                self.pip([*pip, *torch_args, "torch", "torchvision"], failure)
-            except InstallError:
+                self.pip([*pip, *torch_args, "torch", "torchvision"],
+                         f"installing torch and torchvision, {build}", failure)
+            except InstallError as exc:
                 if torch_args != ["--index-url", TORCH_CPU_INDEX]:
                     raise
-                self.warn(f"the CPU-only build from {TORCH_CPU_INDEX} did not install: "
-                          f"installing PyPI's default build instead ({CUDA_BUILD_NOTE})")
-                self.pip([*pip, "torch", "torchvision"], failure)
+                self.note(str(exc))
+                self.fall_back(f"PyTorch: the CPU-only build from {TORCH_CPU_INDEX} did not install "
+                               f"(pip's output: {self.log_path}), so PyPI's default build is installed "
+                               f"instead ({CUDA_BUILD_NOTE})")
+                self.pip([*pip, "torch", "torchvision"], "installing torch and torchvision, PyPI's build",
+                         failure)
+            changed.append("torch")
         source = have.get("source") or {}
         editable = bool((source.get("dir_info") or {}).get("editable"))
         current = (have["maskstyle"] == want_version and source.get("url") == REPO.as_uri()
@@ -281,45 +494,15 @@ class Installer:
                    and all(have.get(name) for name in ("scikit-image", *(["pytest", "hypothesis"]
                                                                           if self.args.dev else []))))
         if current and not self.args.reinstall:
-            say(f"maskstyle {want_version} from this clone is already installed "
-                f"({'editable' if editable else 'a copy'}): skipping pip (--reinstall forces it)")
-            return
+            self.note(f"maskstyle {want_version} from this clone is already installed "
+                      f"({'editable' if editable else 'a copy'}): skipping pip (--reinstall forces it)")
+            return changed
         target = [f"{REPO}[{extras}]"] if not self.args.dev else ["-e", f"{REPO}[{extras}]"]
-        say(f"installing maskstyle {want_version} from {REPO} "
-            f"({'editable, with the test tools' if self.args.dev else 'a copy'})")
         self.pip([self.python, "-m", "pip", "install", "--disable-pip-version-check", *target],
+                 f"installing maskstyle {want_version}"
+                 f"{' (editable, with the test tools)' if self.args.dev else ''}",
                  "pip could not install maskstyle")
-
-    def check_call(self, cmd: list, failure: str, **kwargs) -> None:
-        say("$ " + quoted(cmd))
-        if subprocess.run([str(part) for part in cmd], **kwargs).returncode != 0:
-            raise InstallError(failure)
-
-    def pip(self, cmd: list, failure: str) -> None:
-        """Run pip with its output (hundreds of lines) in a log file; on failure, say where the
-        log is and show its last lines. The log is in the temporary folder, not in the venv,
-        because a failed step removes the venv it created."""
-        if self.pip_log is None:
-            fd, name = tempfile.mkstemp(prefix="maskstyle-install-", suffix=".log")
-            os.close(fd)
-            self.pip_log = Path(name)
-        log = self.pip_log
-        say("$ " + quoted(cmd) + f"  (pip's output: {log})")
-        with open(log, "a") as out:
-            out.write(f"\n$ {quoted(cmd)}\n")
-            out.flush()
-            done = subprocess.run([str(part) for part in cmd], stdout=out, stderr=subprocess.STDOUT)
-        if done.returncode != 0:
-            tail = log.read_text(errors="replace").strip().splitlines()[-PIP_TAIL:]
-            raise InstallError(f"{failure}. pip's last lines:\n    " + "\n    ".join(tail)
-                               + f"\nThe whole output is in {log}")
-
-    def query(self, code: str) -> dict:
-        """Run a snippet in the venv's Python; it prints one JSON object."""
-        done = subprocess.run([str(self.python), "-c", code], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise InstallError(f"the environment's Python failed: {done.stderr.strip()[-800:]}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
+        return [*changed, "maskstyle"]
 
     # -- 2. weights
 
@@ -330,34 +513,74 @@ class Installer:
         if unknown:
             raise InstallError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(models)}")
         urls = dict(self.args.weights_url)
+        states: dict[str, list[str]] = {}  # a state, and the models in it: the step's line
         for name in names:
             info = models[name]
+            path = Path(info["path"])
             fallback = FALLBACKS.get(name, "the backend works without it")
             if info["installed"]:
-                if self.maskstyle("models", "verify", name) == 0:
-                    say(f"{name}: already installed and verified ({info['path']})")
-                    self.manifest.add("models", Path(info["path"]))
+                status, _ = self.run_logged([self.python, "-m", "maskstyle.cli", "models", "verify", name],
+                                            f"{name}: checking the installed file", plain=False)
+                if status == 0:
+                    self.note(f"{name}: already installed and verified ({path})")
+                    self.manifest.add("models", path)
+                    self.installed.append(("weights", f"{name}: {show(path)}"))
+                    states.setdefault("already installed and verified", []).append(name)
                     continue
-                say(f"{name}: the installed file fails its check: downloading it again")
+                self.note(f"{name}: the installed file fails its check: downloading it again")
             if self.args.no_download:
-                say(f"{name}: not installed; skipping downloads (--no-download). {fallback}.")
+                self.fall_back(f"{name} is not installed (--no-download): {fallback}.")
+                states.setdefault("not downloaded (--no-download)", []).append(name)
                 continue
             url = urls.get(name) or (self.args.weights_base_url.rstrip("/") + "/" + info["filename"]
                                      if self.args.weights_base_url else info["url"])
-            resuming = Path(info["path"] + ".part").is_file()
-            say(f"{name}: {'resuming the download of' if resuming else 'downloading'} {url} "
-                f"({info['size'] / 2**20:.0f} MiB) to {info['path']}")
-            self.make_dirs(Path(info["path"]).parent, [])  # kept on failure: it holds the resume file
-            self.manifest.add("models", Path(info["path"]))
-            if self.maskstyle("models", "install", name, "--url", url) == 0:
-                say(f"{name}: installed and verified (size and SHA-256)")
-            else:
-                self.warn(f"{name} is not installed (the download failed, see above). {fallback}. "
-                          "Run the installer again to resume the download.")
+            reason = self.download(name, url, path, info["size"])
+            if reason is None:
+                self.installed.append(("weights", f"{name}: {show(path)}"))
+                states.setdefault("installed and verified", []).append(name)
+                continue
+            part = path.with_name(path.name + ".part")
+            kept = part.stat().st_size if part.is_file() else 0
+            again = (f"Run the installer again to resume the download ({mib(kept)} of "
+                     f"{mib(info['size'])} are kept)." if kept else "Run the installer again to retry.")
+            self.fall_back(f"{name} is not installed: {reason}. {fallback}. {again}")
+            states.setdefault("NOT installed (download failed: see the summary)", []).append(name)
+        if not any(what == "weights" for what, _ in self.installed):
+            self.installed.append(("weights", "none (the backend works without them: see 'Fell back')"))
+        self.result = "; ".join(f"{and_list(names)} {state}" for state, names in states.items())
 
-    def maskstyle(self, *args: str) -> int:
-        cmd = [str(self.python), "-m", "maskstyle.cli", *args]
-        return subprocess.run(cmd).returncode
+    def download(self, name: str, url: str, path: Path, size: int) -> str | None:
+        """Download and check one weight file with `maskstyle models install`, showing its
+        progress; None when it is installed, else why not (one line)."""
+        part = path.with_name(path.name + ".part")
+        start = part.stat().st_size if part.is_file() else 0
+        self.make_dirs(path.parent, [])  # kept on failure: it holds the resume file
+        self.manifest.add("models", path)
+        self.note(f"{name}: to {path}")
+        quarter = [start * 4 // size if size else 0]
+
+        def tick(seconds: float) -> None:
+            have = part.stat().st_size if part.is_file() else size if path.is_file() else start
+            if self.out.tty:
+                room = self.out.width() - len(self.heading) - 2
+                text = progress_text(name, have, size, (have - start) / seconds, room)
+                self.out.status(f"{self.heading}  {text}" + (" checking" if have >= size else ""))
+            elif size and min(3, have * 4 // size) > quarter[0]:  # a plain line at 25, 50 and 75 %
+                quarter[0] = min(3, have * 4 // size)
+                self.out.line(f"{self.heading}  {name}: {quarter[0] * 25}% ({mib(have)} of {mib(size)})")
+
+        resuming = f"resuming at {mib(start)} of" if start else "downloading"
+        status, output = self.run_logged([self.python, "-m", "maskstyle.cli", "models", "install", name,
+                                          "--url", url], f"{name}: {resuming} {mib(size)} from {url}",
+                                         tick=tick)
+        if status == 0:
+            self.note(f"{name}: installed and verified (size and SHA-256)")
+            return None
+        lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+        said = [line[len(name) + 2:] for line in lines if line.startswith(f"{name}: ")]
+        reason = said[-1] if said else lines[-1] if lines else f"maskstyle exited with status {status}"
+        # The command's own advice is for its own command line; the installer gives its own.
+        return re.sub(r";\s+(run the (same )?command again|or use the built-in).*$", "", reason).rstrip(".")
 
     # -- 3. config
 
@@ -370,7 +593,7 @@ class Installer:
                 if not isinstance(existing, dict):
                     raise ValueError("not a JSON object")
             except (OSError, ValueError) as exc:
-                self.warn(f"the config {path} is unreadable ({exc}): writing a new one")
+                self.warn(f"the config {path} is unreadable ({exc}): a new one was written")
                 existing = {}
         config = dict(existing)
         port = existing.get("port")
@@ -378,25 +601,27 @@ class Installer:
             config["port"] = self.args.port
         elif not (isinstance(port, int) and 0 < port < 65536):
             config["port"] = free_port()
-        if not (isinstance(existing.get("token"), str) and len(existing["token"]) >= 16):
-            config["token"] = settings.new_token()
+        if settings.config_problems({"port": 1, "token": existing.get("token")}):
+            config["token"] = settings.new_token()  # missing, too short, or one the client rejects
         config["backend_command"] = [str(self.python), "-m", "maskstyle.cli", "serve"]
         mode_ok = os.name == "nt" or (path.is_file() and path.stat().st_mode & 0o777 == 0o600)
         if config == existing and mode_ok:
-            say(f"{path}: already up to date (port {config['port']}, mode 0600)")
+            self.result = f"{show(path)}: already up to date (port {config['port']}, mode 0600)"
         elif config == existing:
             os.chmod(path, 0o600)
-            say(f"{path}: already up to date; fixed its mode to 0600 (it holds the access token)")
+            self.result = (f"{show(path)}: already up to date; fixed its mode to 0600 "
+                           "(it holds the access token)")
         else:
             if not path.exists():
                 self.make_dirs(path.parent, undo)
             kept = [k for k in ("port", "token") if k in existing and existing[k] == config[k]]
             self.manifest.add("config_files", path)
             write_private(path, json.dumps(config, indent=2))
-            say(f"wrote {path} (mode 0600): port {config['port']}, "
-                f"{'kept the existing ' + ' and '.join(kept) if kept else 'a new random token'}, "
-                f"backend command {quoted(config['backend_command'])}")
+            self.note(f"backend command: {quoted(config['backend_command'])}")
+            self.result = (f"wrote {show(path)} (mode 0600): port {config['port']}, "
+                           f"{'kept the existing ' + ' and '.join(kept) if kept else 'a new random token'}")
         self.manifest.add("config_files", path)
+        self.installed.append(("config", f"{show(path)} (port {config['port']}, mode 0600)"))
         seen = settings.load_settings().config_path
         if seen != path:
             self.warn(f"the plug-in would read its settings from {seen}, not {path}; set "
@@ -406,26 +631,37 @@ class Installer:
 
     def register_plugin(self, undo: list) -> None:
         if self.args.gimp_profile:
-            profiles = [Path(p).expanduser().absolute() for p in self.args.gimp_profile]
-            say("GIMP profiles given with --gimp-profile: " + ", ".join(map(str, profiles)))
+            profiles = [(show(p), Path(p).expanduser().absolute()) for p in self.args.gimp_profile]
+            self.note("GIMP profiles given with --gimp-profile: " + ", ".join(str(p) for _, p in profiles))
         else:
             candidates = settings.gimp_profiles()
-            profiles = list(dict.fromkeys(path for _, path in candidates if path.is_dir()))
+            found: dict[Path, str] = {}
             for kind, path in candidates:
-                say(f"{'found    ' if path.is_dir() else 'not found'} {kind:<8} {path}")
+                if path.is_dir():
+                    found.setdefault(path, kind)
+            profiles = [(kind, path) for path, kind in found.items()]
+            for kind, path in candidates:
+                self.note(f"{'found    ' if path.is_dir() else 'not found'} {kind:<8} {path}")
             if not profiles:
                 self.warn("no GIMP 3 profile found, so the plug-in was not registered. Start GIMP 3 "
                           "once (it creates its profile), then run the installer again, or pass "
                           "--gimp-profile DIR (the folder that holds GIMP 3's plug-ins folder).")
+                self.result = "not registered: no GIMP 3 profile found (see the summary)"
                 return
         files = plugin_files()
         replaced: list[Path] = []  # old copies, deleted only when every profile is done
-        for profile in profiles:
-            self.install_plugin(profile, files, undo, replaced)
+        states: dict[str, list[str]] = {}
+        for label, profile in profiles:
+            wrote = self.install_plugin(profile, files, undo, replaced)
+            states.setdefault("registered in" if wrote else "already up to date in", []).append(label)
+            target = show(profile / "plug-ins" / "maskstyle")
+            self.installed.append(("GIMP plug-in", target if label == show(profile) else f"{label}: {target}"))
         for old in replaced:
             shutil.rmtree(old, ignore_errors=True)
+        self.result = "; ".join(f"{state} {and_list(labels)}" for state, labels in states.items())
 
-    def install_plugin(self, profile: Path, files: list[Path], undo: list, replaced: list) -> None:
+    def install_plugin(self, profile: Path, files: list[Path], undo: list, replaced: list) -> bool:
+        """Copy the plug-in into one profile; False when it was already there, as it is."""
         plug_ins = profile / "plug-ins"
         target = plug_ins / "maskstyle"
         self.make_dirs(plug_ins, undo)
@@ -433,9 +669,9 @@ class Installer:
         for leftover in plug_ins.glob(".maskstyle-*"):  # from a run that was killed mid-copy
             shutil.rmtree(leftover, ignore_errors=True)
         if plugin_matches(target, files):
-            say(f"{target}: already up to date")
+            self.note(f"{target}: already up to date")
             self.manifest.add("plugins", target)
-            return
+            return False
         staged = Path(tempfile.mkdtemp(prefix=".maskstyle-new-", dir=plug_ins))
         undo.append(lambda: shutil.rmtree(staged, ignore_errors=True))
         for source, name in files:
@@ -451,7 +687,8 @@ class Installer:
             undo.append(lambda: old.exists() and old.rename(target))
         staged.rename(target)
         undo.append(lambda: shutil.rmtree(target, ignore_errors=True))
-        say(f"wrote {target}: {', '.join(name for _, name in files)} ({PLUGIN_ENTRY} executable)")
+        self.note(f"wrote {target}: {', '.join(name for _, name in files)} ({PLUGIN_ENTRY} executable)")
+        return True
 
     # -- 5. self-check
 
@@ -464,33 +701,42 @@ class Installer:
         process = None
         try:
             version = client.health()["version"]
-            say(f"a backend is already running at {found.url} (maskstyle {version}): checking with it")
+            self.note(f"a backend is already running at {found.url} (maskstyle {version}): checking with it")
             if version != project_version():
                 self.warn(f"the running backend is maskstyle {version}; restart it to use {project_version()}")
         except BackendError:
-            say(f"starting the backend on port {found.url.rsplit(':', 1)[-1]}: "
-                f"{quoted(found.backend_command)}")
+            activity = f"starting the backend on port {found.url.rsplit(':', 1)[-1]}"
+            self.note(f"backend command: {quoted(found.backend_command)}")
+            self.activity(activity + "...", plain=True)
             started = time.monotonic()
+
+            def waiting(seconds: float) -> bool:
+                self.out.status(f"{self.heading}  {clock(seconds)} {activity}...")
+                return True
+
             try:
-                client = wire_client.start_backend(found, timeout=240)
+                client = wire_client.start_backend(found, on_wait=waiting, timeout=240)
             except BackendError as exc:
                 raise InstallError(f"{exc}{self.backend_log_tail()}") from None
             process = client.process
-            say(f"the backend answered after {time.monotonic() - started:.1f} s")
+            self.note(f"the backend answered after {time.monotonic() - started:.1f} s")
         try:
+            self.activity("running a small stylize job through the plug-in's client")
             started = time.monotonic()
             client.check_contract()
             result, layer = stylize_sample(client)
             method = (result.get("info") or {}).get("method", "?")
-            say(f"stylize job OK in {time.monotonic() - started:.1f} s: device {result['device']}, "
-                f"method {method}, encoder {result['encoder']}, "
-                f"layer '{layer['name']}' {layer['width']}x{layer['height']}")
+            self.note(f"layer '{layer['name']}' {layer['width']}x{layer['height']}")
+            self.result = (f"OK: a stylize job in {time.monotonic() - started:.1f} s (device "
+                           f"{result['device']}, method {method}, encoder {result['encoder']})")
         except BackendError as exc:
             raise InstallError(f"the stylize job failed: {exc}{self.backend_log_tail()}") from None
         finally:
             if process is not None:
                 stop_process(process)
-                say("stopped the backend")
+                self.note("stopped the backend")
+        if process is not None:
+            self.result += "; backend stopped"
 
     def backend_log_tail(self) -> str:
         log = self.config_path.parent / "backend.log"
@@ -499,38 +745,44 @@ class Installer:
         lines = log.read_text(errors="replace").strip().splitlines()[-15:]
         return f"\n    last lines of {log}:\n      " + "\n      ".join(lines)
 
-    # -- demo and what to do next
+    # -- demo and the summary
 
     def run_demo(self, undo: list) -> None:
         out = REPO / "maskstyle-demo"
-        say(f"restyling a sample photo into {out}")
         self.check_call([self.python, "-m", "maskstyle.cli", "demo", "--out", out],
-                        "the demo failed (see above)", cwd=REPO)
+                        f"restyling a sample photo into {show(out)}", "the demo failed", cwd=REPO)
+        self.demo_result = out / "result.png"
+        self.result = f"wrote {show(self.demo_result)} (the photo, style and mask are next to it)"
 
-    def print_next_steps(self) -> None:
-        print("\n==> Done", flush=True)
-        if self.args.plugin_only:
-            say("the plug-in is registered in: " + ", ".join(map(str, self.written_plugins)))
-            return
-        bin_dir = self.python.parent
-        say(f"maskstyle {project_version()} is installed in {self.venv}")
-        if self.args.demo:
-            say(f"demo result: {REPO / 'maskstyle-demo' / 'result.png'} (the photo, style and mask "
-                "are next to it)")
-        if not self.written_plugins:
-            say("GIMP 3: no profile yet: start GIMP 3 once, quit it, and run this installer again")
-        say("In GIMP 3: (re)start GIMP, open an image, select a region, then choose")
-        for menu in GIMP_MENUS:
-            say(f"  {menu}")
-        say("The plug-in starts the backend by itself when needed.")
-        say(f"check the install any time:  {bin_dir / 'maskstyle'} doctor")
-        say(f"command line:                {bin_dir / 'maskstyle'} stylize --help")
-        say(f"uninstall:                   {Path(sys.executable).name} {Path(__file__).resolve()} "
-            "--uninstall [--purge-models]")
-        if self.warnings:
-            print("\nFinished, with warnings:", flush=True)
-            for message in self.warnings:
-                say("- " + message)
+    def print_summary(self) -> None:
+        line = self.out.line
+        width = max([len(what) for what, _ in self.installed] + [0])
+        line()
+        line("Installed:" if self.installed else "Installed: nothing")
+        for what, where in self.installed:
+            line(f"  {what:<{width}}  {where}")
+        for title, messages in (("Fell back:", self.fallbacks), ("Warnings:", self.warnings)):
+            if messages:
+                line(title)
+                for message in messages:
+                    line(f"  - {message}")
+        line("Next:")
+        maskstyle = show(self.python.parent / "maskstyle")
+        if self.demo_result:
+            line(f"  look at the demo's result:  {show(self.demo_result)}")
+        if not self.args.plugin_only:
+            line(f"  check the install:  {maskstyle} doctor")
+            line(f"  restyle a region:   {maskstyle} stylize photo.jpg --style painting.jpg "
+                 "--mask mask.png --out out.png")
+        if self.written_plugins:
+            line("  in GIMP 3:          (re)start GIMP, open an image, select a region, then "
+                 f"{GIMP_MENUS[0]}")
+        else:
+            line("  in GIMP 3:          start GIMP 3 once, quit it, and run this installer again")
+        if self.log_path:
+            line(f"Log of this run: {self.log_path}")
+        line(f"Uninstall: {Path(sys.executable).name} {show(Path(__file__).resolve())} --uninstall "
+             "[--purge-models]")
 
 
 # Snippets run in the venv's Python.
@@ -546,6 +798,16 @@ try:
     out["source"] = json.loads(md.distribution("maskstyle").read_text("direct_url.json") or "null")
 except md.PackageNotFoundError:
     out["source"] = None
+try:  # torch's build (CUDA, ROCm), from its version.py, without importing torch (seconds)
+    import importlib.util, os, re
+    spec = importlib.util.find_spec("torch")
+    with open(os.path.join(os.path.dirname(spec.origin), "version.py"), encoding="utf-8") as f:
+        text = f.read()
+    for key in ("cuda", "hip"):
+        found = re.search(r"^%s\b[^=\n]*=\s*'([^']+)'" % key, text, re.M)
+        out["torch_" + key] = found and found.group(1)
+except (AttributeError, ImportError, OSError, TypeError, ValueError):
+    pass
 print(json.dumps(out))
 """
 
@@ -563,6 +825,18 @@ print(json.dumps({
 
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 CUDA_BUILD_NOTE = "CUDA builds, about 5 GB, which also run on the CPU"
+UNREACHABLE = "could not be reached"
+
+
+def torch_build(have: dict) -> str:
+    """Which build of torch is installed, as a user reads it: 'CUDA 12.6 build', 'CPU-only build'."""
+    if have.get("torch_cuda"):
+        return f"CUDA {have['torch_cuda']} build"
+    if have.get("torch_hip"):
+        return f"ROCm {have['torch_hip']} build"
+    if platform.system() == "Darwin":
+        return "macOS build, with MPS"
+    return "CPU-only build"
 
 
 def has_nvidia_gpu() -> bool:
@@ -602,7 +876,7 @@ def choose_torch(index_url: str | None, nvidia: bool | None = None,
     unreachable = index_reachable(cpu_index)
     if unreachable is None:
         return ["--index-url", cpu_index], f"no NVIDIA GPU found: the CPU-only build from {cpu_index} (under 1 GB)"
-    return [], (f"no NVIDIA GPU found, but {cpu_index} could not be reached ({unreachable}): "
+    return [], (f"no NVIDIA GPU found, but {cpu_index} {UNREACHABLE} ({unreachable}): "
                 f"PyPI's default Linux wheels instead ({CUDA_BUILD_NOTE})")
 
 
@@ -750,6 +1024,8 @@ def parse_args(argv=None):
     p.add_argument("--plugin-only", action="store_true", help="only register the GIMP plug-in")
     p.add_argument("--no-self-check", action="store_true", help="skip the final stylize job")
     p.add_argument("--demo", action="store_true", help="run the demo at the end")
+    p.add_argument("-v", "--verbose", action="store_true", help="also print each detail: the commands run, "
+                                                                "the GIMP profiles looked for")
     p.add_argument("--uninstall", action="store_true", help="remove what the installer added")
     p.add_argument("--purge-models", action="store_true", help="with --uninstall: also remove the weights")
     args = p.parse_args(argv)
@@ -766,19 +1042,28 @@ def main(argv=None) -> int:
               f"({sys.executable})", file=sys.stderr)
         return 1
     args = parse_args(argv)
+    installer = None
     try:
-        return uninstall(args.purge_models) if args.uninstall else Installer(args).run()
+        if args.uninstall:
+            return uninstall(args.purge_models)
+        installer = Installer(args)
+        return installer.run()
     except InstallError as exc:
+        log = installer.log_path if installer else None
+        sys.stdout.flush()
         print(f"\nmaskstyle installer: FAILED: {exc}", file=sys.stderr, flush=True)
+        if log and str(log) not in str(exc):
+            print(f"Details, and the output of each command it ran: {log}", file=sys.stderr)
         if not args.uninstall:
             print("What the failed step wrote was rolled back; earlier steps are kept. Fix the cause "
                   "and run the same command again: it resumes where it stopped.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        if installer:
+            installer.out.clear()
         print("\nmaskstyle installer: interrupted; the unfinished step was rolled back. Run the same "
               "command again to resume.", file=sys.stderr)
         return 130
-
 
 if __name__ == "__main__":
     sys.exit(main())

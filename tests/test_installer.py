@@ -38,7 +38,9 @@ CUT_AT = 100_000
 
 def user_env(home: Path, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MASKSTYLE_", "XDG_", "GIMP3_"))}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+    temp = home.parent / "tmp"  # the installer's logs stay with the test
+    temp.mkdir(parents=True, exist_ok=True)
+    env.update(HOME=str(home), TMPDIR=str(temp), XDG_CONFIG_HOME=str(home / ".config"),
                XDG_DATA_HOME=str(home / ".local" / "share"), APPDATA=str(home / "AppData" / "Roaming"),
                PYTHONUNBUFFERED="1", **extra)
     return env
@@ -83,6 +85,27 @@ def assert_ok(done: subprocess.CompletedProcess) -> str:
     return done.stdout
 
 
+def step_line(out: str, number: int) -> str:
+    """The one line step `number` ends with: '[n/N] Title  what it did'."""
+    found = [line for line in out.splitlines() if re.match(rf"\[{number}/\d\] ", line)]
+    assert found, out
+    return found[-1]
+
+
+def summary(out: str) -> dict[str, list[str]]:
+    """The final summary's sections ('Installed', 'Fell back', 'Warnings', 'Next'): their lines."""
+    sections: dict[str, list[str]] = {}
+    current = ""
+    tail = out[out.rindex("\nInstalled:"):]
+    for line in tail.strip().splitlines():
+        if line.startswith("  "):
+            sections[current].append(line.strip())
+        else:
+            current, _, rest = line.partition(":")
+            sections[current] = [rest.strip()] if rest.strip() else []
+    return sections
+
+
 def assert_plugin_installed(profile: Path) -> None:
     """The GIMP front-end's files, and the wire package beside them, copied exactly."""
     target = profile / "plug-ins" / "maskstyle"
@@ -107,9 +130,9 @@ def test_install_registers_every_profile_is_idempotent_and_uninstall_restores_ho
     before = snapshot(home, dir_times=False)
 
     out = assert_ok(quick_install(home, "--no-download"))
-    assert "skipping downloads (--no-download)" in out
+    assert "vgg19 and deeplabv3 not downloaded (--no-download)" in step_line(out, 2)
     for name, profile in profiles.items():
-        assert re.search(rf"found\s+{re.escape(name)}\s", out)
+        assert name in step_line(out, 4) and name in "\n".join(summary(out)["Installed"])
         assert_plugin_installed(profile)
     config = json.loads(config_file(home).read_text())
     assert config_file(home).stat().st_mode & 0o777 == 0o600
@@ -119,8 +142,10 @@ def test_install_registers_every_profile_is_idempotent_and_uninstall_restores_ho
     installed = snapshot(home)
     again = assert_ok(quick_install(home, "--no-download"))
     assert snapshot(home) == installed  # same files, contents, modes and mtimes
-    assert again.count("already up to date") == len(profiles) + 1  # every plug-in and the config
-    assert "already installed" in again
+    assert "already up to date" in step_line(again, 3)
+    plugins = step_line(again, 4).split("  ")[-1]
+    assert plugins.startswith("already up to date in ") and all(name in plugins for name in profiles)
+    assert step_line(again, 1).endswith("already installed")
 
     doctor = subprocess.run([sys.executable, "-m", "maskstyle.cli", "doctor"], env=user_env(home),
                             capture_output=True, text=True, timeout=120)
@@ -134,7 +159,7 @@ def test_install_registers_every_profile_is_idempotent_and_uninstall_restores_ho
     doctor = subprocess.run([sys.executable, "-m", "maskstyle.cli", "doctor"], env=user_env(home),
                             capture_output=True, text=True, timeout=120)
     assert doctor.returncode == 1 and re.search(r"^FAIL\s+config .*\n.*fix: chmod 600", doctor.stdout, re.M)
-    assert "fixed its mode to 0600" in assert_ok(quick_install(home, "--no-download"))
+    assert "fixed its mode to 0600" in step_line(assert_ok(quick_install(home, "--no-download")), 3)
     assert config_file(home).stat().st_mode & 0o777 == 0o600
 
     out = assert_ok(install(home, "--uninstall"))
@@ -161,7 +186,9 @@ def test_no_profile_found_says_how_to_pass_one_and_gimp_profile_is_used(tmp_path
     home = tmp_path / "home"
     home.mkdir()
     out = assert_ok(quick_install(home, "--no-download"))
-    assert "no GIMP 3 profile found" in out and "--gimp-profile DIR" in out
+    assert "no GIMP 3 profile found" in step_line(out, 4)
+    warning = " ".join(summary(out)["Warnings"])
+    assert "no GIMP 3 profile found" in warning and "--gimp-profile DIR" in warning
     assert not (home / ".config" / "GIMP").exists()
 
     first, second = tmp_path / "gimp-a", tmp_path / "profiles" / "gimp-b"
@@ -194,7 +221,7 @@ def test_a_failed_plugin_step_rolls_back_and_a_rerun_resumes(tmp_path):
     blocker.unlink()
     (profiles["Linux 3.0"] / "plug-ins" / ".maskstyle-new-killed").mkdir()  # as a killed run leaves it
     out = assert_ok(quick_install(home, "--no-download"))
-    assert "config.json: already up to date" in out  # resumed
+    assert "config.json: already up to date" in step_line(out, 3)  # resumed
     for profile in profiles.values():
         assert_plugin_installed(profile)
     assert sorted(p.name for p in (profiles["Linux 3.0"] / "plug-ins").iterdir()) == ["maskstyle"]
@@ -323,23 +350,31 @@ def test_weights_download_resume_hash_check_and_purge(tmp_path, weights_server):
 
     weights_server.cut_next = True
     out = assert_ok(quick_install(home, *vgg, env=env))  # a failed download is a warning, not a failure
-    assert "could not download vgg19" in out and "Run the installer again to resume" in out
-    assert "built-in, weight-free encoder" in out
+    assert step_line(out, 2).endswith("vgg19 NOT installed (download failed: see the summary)")
+    [fell_back] = summary(out)["Fell back"]  # the reason is in the summary, not only far above
+    assert fell_back.startswith("- vgg19 is not installed: could not download vgg19 from ")
+    assert f"(the connection closed after {CUT_AT} of {len(PAYLOAD)} bytes)" in fell_back
+    assert "Stylize's neural method uses the built-in, weight-free encoder instead" in fell_back
+    assert fell_back.endswith("Run the installer again to resume the download (0.1 MiB of 0.3 MiB are kept).")
     assert (models / "vgg19-test.pth.part").stat().st_size == CUT_AT
     assert not (models / "vgg19-test.pth").exists()
 
     out = assert_ok(quick_install(home, *vgg, env=env))
     assert weights_server.requests[-1] == ("/vgg19.pth", f"bytes={CUT_AT}-")  # resumed, not restarted
-    assert "vgg19: installed and verified" in out
+    assert step_line(out, 2).endswith("vgg19 installed and verified")
     assert (models / "vgg19-test.pth").read_bytes() == PAYLOAD
     assert not (models / "vgg19-test.pth.part").exists()
 
     requests = len(weights_server.requests)
     out = assert_ok(quick_install(home, *vgg, env=env))
-    assert "vgg19: already installed and verified" in out and len(weights_server.requests) == requests
+    assert step_line(out, 2).endswith("vgg19 already installed and verified")
+    assert len(weights_server.requests) == requests
 
     out = assert_ok(quick_install(home, "--models", "deeplabv3", "--weights-base-url", weights_server.url, env=env))
-    assert "failed its size/SHA-256 check" in out and "saliency segmenter" in out
+    [fell_back] = summary(out)["Fell back"]
+    assert "deeplabv3 is not installed: the downloaded deeplabv3 file failed its size/SHA-256 check" in fell_back
+    assert "Select Subject uses the built-in saliency segmenter instead" in fell_back
+    assert "encoder" not in fell_back and fell_back.endswith("Run the installer again to retry.")
     assert sorted(p.name for p in models.iterdir()) == ["vgg19-test.pth"]  # nothing bad left
 
     with socket.socket() as s:  # a port nobody listens on: "offline"
@@ -347,7 +382,8 @@ def test_weights_download_resume_hash_check_and_purge(tmp_path, weights_server):
         closed = s.getsockname()[1]
     out = assert_ok(quick_install(home, "--models", "deeplabv3", "--weights-url",
                                   f"deeplabv3=http://127.0.0.1:{closed}/x.pth", env=env))
-    assert "could not download deeplabv3" in out and "refused" in out
+    [fell_back] = summary(out)["Fell back"]
+    assert re.search(r"could not download deeplabv3 from \S+ \(.*refused\)", fell_back), fell_back
 
     out = assert_ok(install(home, "--uninstall", "--purge-models", env=env))
     assert "removed the weights" in out and "removed the unfinished download" not in out
@@ -361,6 +397,135 @@ def test_weights_download_resume_hash_check_and_purge(tmp_path, weights_server):
                     ".local/share/maskstyle/models/vgg19-test.pth"}
 
 
+# ---------------------------------------------------------------- what the installer prints
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+MAIN_COMMAND = "maskstyle stylize photo.jpg --style painting.jpg --mask mask.png --out out.png"
+
+
+def closed_port() -> int:
+    """A port nobody listens on: as good as offline."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def installed_rows(out: str) -> dict[str, str]:
+    rows: dict[str, str] = {}
+    for line in summary(out)["Installed"]:
+        what, where = re.split(r"\s{2,}", line, maxsplit=1)
+        rows[what] = rows[what] + "\n" + where if what in rows else where
+    return rows
+
+
+def test_a_quick_install_prints_one_line_per_step_then_a_summary_of_what_to_run_next(tmp_path):
+    """No pip output and no details: a first line, one line per step, and the summary."""
+    home = tmp_path / "home"
+    make_profiles(home, {"Linux 3.0": PROFILE_LAYOUTS["Linux 3.0"]})
+    for run in ("first", "again"):  # a rerun reads the same way
+        out = assert_ok(quick_install(home, "--no-download"))
+        lines = out.splitlines()
+        assert lines[0].startswith("maskstyle installer: installing maskstyle "), out
+        assert [re.match(r"\[\d/\d\] [\w -]+?(?=  )", line)[0] for line in lines[1:5]] == [
+            "[1/4] Python environment", "[2/4] Model weights", "[3/4] Config", "[4/4] GIMP 3 plug-in"], out
+        assert lines[5:7] == ["", "Installed:"], out
+        assert len(lines) <= 20 and "WARNING" not in out and "Warnings:" not in out, out
+
+    rows = installed_rows(out)
+    venv, packages = rows["environment"].split(": ", 1)
+    assert Path(venv).resolve() == VENV.resolve()
+    assert re.fullmatch(r"maskstyle [\w.]+ \(editable\), torch \S+ \((CUDA \S+|ROCm \S+|CPU-only) build\)",
+                        packages), packages
+    assert re.fullmatch(r"~/\.config/maskstyle/config\.json \(port \d+, mode 0600\)", rows["config"])
+    assert rows["GIMP plug-in"] == "Linux 3.0: ~/.config/GIMP/3.0/plug-ins/maskstyle"
+    assert rows["weights"].startswith("none")
+
+    vgg, deeplab = summary(out)["Fell back"]
+    assert vgg == ("- vgg19 is not installed (--no-download): Stylize's neural method uses the "
+                   "built-in, weight-free encoder instead.")
+    assert deeplab == ("- deeplabv3 is not installed (--no-download): Select Subject uses the built-in "
+                       "saliency segmenter instead.")
+
+    next_steps = "\n".join(summary(out)["Next"])
+    assert MAIN_COMMAND in README and f"{venv}/bin/{MAIN_COMMAND}" in next_steps
+    assert f"{venv}/bin/maskstyle doctor" in next_steps
+    assert "start GIMP" in next_steps and "Filters > Maskstyle > Stylize Selection" in next_steps
+
+
+def test_a_failed_download_says_why_in_the_summary_and_the_fallback_it_leaves(tmp_path):
+    """The real registry (VGG-19's size as the README gives it), and a mirror that is down."""
+    home = tmp_path / "home"
+    home.mkdir()
+    out = assert_ok(quick_install(home, "--weights-base-url", f"http://127.0.0.1:{closed_port()}",
+                                  "--gimp-profile", str(tmp_path / "gimp")))
+    size = re.search(r"vgg19: downloading (\d+ MiB) from http://127\.0\.0\.1", out)[1]
+    assert size == "548 MiB" and f"VGG-19 ({size})" in README
+    assert "deeplabv3: downloading 161 MiB from" in out
+    assert step_line(out, 2).endswith("vgg19 and deeplabv3 NOT installed (download failed: see the summary)")
+
+    vgg, deeplab = summary(out)["Fell back"]
+    for name, line in (("vgg19", vgg), ("deeplabv3", deeplab)):
+        assert re.match(rf"- {name} is not installed: could not download {name} from http://127\.0\.0\.1:"
+                        r"\d+/\S+\.pth \(.*Connection refused\)\. ", line), line
+        assert line.endswith("Run the installer again to retry.")
+    assert "the built-in, weight-free encoder instead" in vgg
+    assert "Select Subject uses the built-in saliency segmenter instead" in deeplab
+    assert not [line for line in out.splitlines() if "deeplabv3" in line and "encoder" in line]
+    assert "see above" not in out
+
+
+def test_progress_text_says_size_speed_and_time_left():
+    installer = load_installer()
+    text = installer.progress_text("vgg19", 274 * 2**20, 574_673_361, 12 * 2**20, width=80)
+    assert re.fullmatch(r"vgg19 \[=+> +\]  50% 274/548 MiB 12\.0 MiB/s 0:22 left", text), text
+    assert len(text) <= 80  # the bar is 30 cells at most
+    assert len(installer.progress_text("vgg19", 274 * 2**20, 574_673_361, 12 * 2**20, width=60)) == 60
+    assert installer.progress_text("x", 0, 307_200, 0, width=40).endswith("]   0% 0.0/0.3 MiB")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="runs the installer on a pseudo-terminal")
+def test_on_a_terminal_a_download_has_a_progress_bar_that_the_step_line_replaces(tmp_path, weights_server):
+    import pty
+
+    home = tmp_path / "home"
+    home.mkdir()
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"vgg19": {"filename": "vgg19-test.pth", "size": len(PAYLOAD),
+                                              "size_tolerance": 0,
+                                              "sha256": hashlib.sha256(PAYLOAD).hexdigest()}}))
+    env = user_env(home, MASKSTYLE_MODELS_REGISTRY=str(registry), TERM="xterm", COLUMNS="100")
+    master, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, str(INSTALLER), "--venv", str(VENV), "--no-self-check",
+                                "--models", "vgg19", "--weights-url", f"vgg19={weights_server.url}/vgg19.pth",
+                                "--gimp-profile", str(tmp_path / "gimp")],
+                               stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal, env=env)
+    os.close(terminal)
+    raw = b""
+    while True:
+        try:
+            chunk = os.read(master, 1 << 16)
+        except OSError:  # the installer closed the terminal
+            break
+        if not chunk:
+            break
+        raw += chunk
+    os.close(master)
+    assert process.wait(timeout=60) == 0, raw
+    text = raw.decode("utf-8")
+    assert re.search(r"\r\[2/4\] Model weights +vgg19 \[[=> ]+\] +\d+% [\d.]+/0\.3 MiB", text), text
+
+    def seen(line: str) -> str:  # what a terminal shows of a line that \r rewrote
+        shown = ""
+        for part in line.split("\r"):
+            shown = part + shown[len(part):]
+        return shown.rstrip()
+
+    screen = [seen(line) for line in text.replace("\r\n", "\n").split("\n")]
+    assert screen[1:5] == [step_line(text.replace("\r\n", "\n").replace("\r", "\n"), n) for n in (1, 2, 3, 4)]
+    assert screen[2] == "[2/4] Model weights       vgg19 installed and verified", screen
+    assert not [line for line in screen if "MiB" in line and "[" in line.split("vgg19")[-1]]
+
+
 # ---------------------------------------------------------------- self-check with the real backend
 
 def test_self_check_runs_a_job_through_the_plugin_client_and_stops_the_backend(tmp_path):
@@ -369,8 +534,8 @@ def test_self_check_runs_a_job_through_the_plugin_client_and_stops_the_backend(t
     before = snapshot(home, dir_times=False)
     out = assert_ok(install(home, "--venv", str(VENV), "--no-download"))
     assert "[5/5] Self-check" in out
-    assert re.search(r"stylize job OK in [\d.]+ s: device \w+, method patch, encoder none", out), out
-    assert "stopped the backend" in out
+    assert re.search(r"  OK: a stylize job in [\d.]+ s \(device \w+, method patch, encoder none\); "
+                     r"backend stopped$", step_line(out, 5)), out
     port = json.loads(config_file(home).read_text())["port"]
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
