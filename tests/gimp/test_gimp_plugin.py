@@ -111,6 +111,9 @@ def test_every_procedure_reports_a_missing_backend_and_changes_nothing(gimp, fil
         assert call["status"] == "execution-error"
         assert call["message"].startswith(f"The maskstyle backend is not running at {env['MASKSTYLE_URL']}")
         assert "maskstyle serve" in call["message"] and "Traceback" not in call["message"]
+        # written for the artist: what to do, in their terms, not the config's key (issue 19)
+        assert "backend_command" not in call["message"]
+        assert "run the maskstyle installer again" in call["message"] and "open a terminal" in call["message"]
     assert_unchanged(report)
     assert "Traceback" not in report["gimp_output"]
 
