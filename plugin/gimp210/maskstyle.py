@@ -446,15 +446,28 @@ def checked(name, values):
             raise UserError("%s must be between %s and %s, not %s" % (nick, extra[0], extra[1], value))
 
 
+def fail(message):
+    """End the run with an error: the message goes to GIMP's message area (a dialog in GIMP, the
+    terminal in batch runs) and the procedure returns an execution error. GIMP 2.10's Python-Fu
+    cannot hand a message back to a calling script, which sees only that it failed."""
+    gimp.message(message)
+    sys.excepthook = lambda *error: None  # Python-Fu would print a traceback for a message already shown
+    raise RuntimeError(message)
+
+
 def _procedure(name, work):
     def run(image, drawable, *values):
-        checked(name, values)
         try:
+            checked(name, values)
             work(image, drawable, *values)
         except Cancelled:
             return
         except UserError as err:
-            raise RuntimeError(str(err))  # GIMP shows it, and returns it to a calling script
+            fail(str(err))
+        except Exception as err:  # a bug: the traceback to the terminal, a message to the user
+            import traceback
+            traceback.print_exc()
+            fail("maskstyle stopped on an unexpected error: %s" % err)
         finally:
             pdb.gimp_progress_end()
         gimp.displays_flush()
