@@ -589,19 +589,17 @@ class Installer:
         existing: dict = {}
         if path.is_file():
             try:
-                existing = json.loads(path.read_text(encoding="utf-8"))
-                if not isinstance(existing, dict):
-                    raise ValueError("not a JSON object")
-            except (OSError, ValueError) as exc:
-                self.warn(f"the config {path} is unreadable ({exc}): a new one was written")
+                existing = settings.read_config(path)
+            except BackendError as exc:
+                self.warn(f"{exc} A new one was written.")
                 existing = {}
         config = dict(existing)
-        port = existing.get("port")
+        problems = settings.config_problems(existing)
         if self.args.port:
             config["port"] = self.args.port
-        elif not (isinstance(port, int) and 0 < port < 65536):
+        elif "port" in problems:
             config["port"] = free_port()
-        if settings.config_problems({"port": 1, "token": existing.get("token")}):
+        if "token" in problems:
             config["token"] = settings.new_token()  # missing, too short, or one the client rejects
         config["backend_command"] = [str(self.python), "-m", "maskstyle.cli", "serve"]
         mode_ok = os.name == "nt" or (path.is_file() and path.stat().st_mode & 0o777 == 0o600)

@@ -24,8 +24,6 @@ from maskstyle_wire.errors import BackendError, ConfigError, ContractMismatch
 from .errors import MaskstyleError
 from .paths import data_dir
 
-FALLBACKS = {"vgg19": "Stylize's neural method uses the built-in encoder",
-             "deeplabv3": "Select Subject uses the built-in saliency segmenter"}
 
 
 @dataclass
@@ -95,7 +93,7 @@ def check_weights() -> list[Check]:
     for w in models.REGISTRY.values():
         if not w.path.is_file():
             checks.append(Check("WARN", f"weights {w.name}",
-                                f"not installed: {FALLBACKS.get(w.name, 'the backend works without it')}",
+                                f"not installed: {models.WITHOUT.get(w.name, 'the backend works without it')}",
                                 f"maskstyle models install {w.name}"))
             continue
         try:

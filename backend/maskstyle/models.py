@@ -64,6 +64,10 @@ REGISTRY: dict[str, WeightFile] = {
 }
 
 
+# What maskstyle does without each file: it always works without weights.
+WITHOUT = {"vgg19": "Stylize's neural method uses the built-in, weight-free encoder.",
+           "deeplabv3": "Select Subject uses the built-in saliency segmenter."}
+
 REGISTRY_ENV = "MASKSTYLE_MODELS_REGISTRY"
 OVERRIDABLE = ("url", "filename", "sha256", "size", "size_tolerance")
 
@@ -219,8 +223,8 @@ def download(w: WeightFile, progress=None, url: str | None = None, timeout: floa
             raise ModelError(f"could not download {w.name} from {url or w.url}: HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
-        raise ModelError(f"could not download {w.name} from {url or w.url} ({reason}); "
-                         "run the same command again to resume, or use the built-in encoder") from None
+        raise ModelError(f"could not download {w.name} from {url or w.url} ({reason}); run the same "
+                         f"command again to resume. Until then {WITHOUT[w.name]}") from None
     try:
         verify(w, part)
     except ModelError:
