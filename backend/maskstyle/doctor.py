@@ -25,7 +25,6 @@ from .errors import MaskstyleError
 from .paths import data_dir
 
 
-
 @dataclass
 class Check:
     status: str  # OK, WARN or FAIL
