@@ -391,7 +391,9 @@ class _Pool:
         from ray.exceptions import RayActorError
 
         refs = list(self.in_flight) + list(self.starting)
-        ready, _ = self.ray.wait(refs, num_returns=1, timeout=POLL_SECONDS)
+        ready, rest = self.ray.wait(refs, num_returns=1, timeout=POLL_SECONDS)
+        if ready and rest:  # and whatever else is done by now: one pass for many workers' results
+            ready += self.ray.wait(rest, num_returns=len(rest), timeout=0)[0]
         events = []
         for ref in ready:
             if ref in self.starting:
