@@ -29,7 +29,7 @@ HARMONIZE = "plug-in-maskstyle-harmonize-layer"
 PORTRAIT_BLUR = "plug-in-maskstyle-portrait-blur"
 SELECT_SUBJECT = "plug-in-maskstyle-select-subject"
 REGIONS_GROUP = "Stylized regions"
-GRAY, PRECISION_U8 = 1, (100, 150)  # GRAY base type; 8-bit linear and perceptual precisions
+GRAY, PRECISION_U8 = 1, (150,)  # GRAY base type; 8-bit perceptual (gamma) precision
 SELECTION_OPERATIONS = {"replace": CHANNEL_OP_REPLACE, "add": CHANNEL_OP_ADD, "subtract": CHANNEL_OP_SUBTRACT,
                         "intersect": CHANNEL_OP_INTERSECT}
 
@@ -66,6 +66,8 @@ def read_in_image(layer, crop):
 
 
 def read_selection(image, crop):
+    """The selection's own values in crop: written into a layer mask as they are, they select
+    the same (the plug-in runs with precision enabled, so nothing is converted)."""
     return read(image.selection, crop)
 
 
@@ -76,8 +78,8 @@ def selection_bounds(image):
 
 def check_image(image):
     if pdb.gimp_image_get_precision(image) not in PRECISION_U8:
-        raise UserError("maskstyle for GIMP 2.10 works on 8-bit images: choose Image > Precision > "
-                        "8 bit integer first.")
+        raise UserError("maskstyle for GIMP 2.10 works on 8-bit perceptual images: choose Image > "
+                        "Precision > 8 bit integer, and Perceptual gamma (sRGB), first.")
     if pdb.gimp_image_base_type(image) not in (0, GRAY):
         raise UserError("maskstyle works on RGB and grayscale images: choose Image > Mode > RGB first.")
 
@@ -401,6 +403,7 @@ def select_subject(image, drawable, target, operation):
     result = run_job(image, "segment", {"target": target}, parts, "Maskstyle: selecting the subject")[0]
     bpp = alpha_channels(image)[0]
     mask = link.alpha_in(result[5], bpp, placed(result, full), full)
+    # Selecting a channel copies its own values, so the selection gets the mask's values.
     pdb.gimp_image_undo_group_start(image)
     pdb.gimp_context_push()
     channel = None
@@ -457,6 +460,9 @@ def fail(message):
 
 def _procedure(name, work):
     def run(image, drawable, *values):
+        # Pixels as GIMP keeps them (not converted to the 8-bit "compat" encoding): masks then
+        # hold the selection's and channels' own values, which GIMP copies between them as they are.
+        pdb.gimp_plugin_enable_precision()
         try:
             checked(name, values)
             work(image, drawable, *values)

@@ -4,7 +4,7 @@ harness.GimpRunner, like tests/gimp/gimp_scenarios.py for GIMP 3, and writing th
 build an image from PNG layers (and saved selections), make a selection, call maskstyle
 procedures through the PDB (or the plug-in's own work function in this process, recording its
 undo groups), and snapshot the image before and after. Every layer's pixels are reported as
-RGBA, masks and the selection as their own 8-bit values.
+RGBA, masks, channels and the selection as their own 8-bit values (precision enabled).
 """
 
 import base64
@@ -79,30 +79,41 @@ def layer_by_name(image, name):
     return layer
 
 
-def _layer_snapshot(layer, position):
+def _selected_by(image, item):
+    """The selection (its own values) that `item` (a channel or layer mask) makes: how GIMP
+    itself reads its coverage, whatever encoding its raw values are in."""
+    pdb.gimp_image_select_item(image, CHANNEL_OP_REPLACE, item)
+    return _b64(_read(image.selection))
+
+
+def _layer_snapshot(layer, position, copy_layer):
     x, y = layer.offsets
     mask = layer.mask
     entry = {"name": layer.name, "position": position, "x": x, "y": y, "width": layer.width,
              "height": layer.height, "opacity": layer.opacity, "mode": layer.mode, "visible": bool(layer.visible),
              "rgba": None if pdb.gimp_item_is_group(layer) else _b64(_rgba(layer)),
-             "mask": _b64(_read(mask)) if mask is not None else None}
+             "mask": _b64(_read(mask)) if mask is not None else None,
+             "mask_selects": _selected_by(copy_layer.image, copy_layer.mask) if mask is not None else None}
     if pdb.gimp_item_is_group(layer):
-        entry["children"] = [_layer_snapshot(child, index) for index, child in enumerate(layer.children)]
+        entry["children"] = [_layer_snapshot(child, index, twin)
+                             for index, (child, twin) in enumerate(zip(layer.children, copy_layer.children))]
     return entry
 
 
 def snapshot(image):
-    copy = pdb.gimp_image_duplicate(image)
+    copy = pdb.gimp_image_duplicate(image)  # selections are made in this copy, not in the image
+    layers = [_layer_snapshot(layer, position, twin)
+              for position, (layer, twin) in enumerate(zip(image.layers, copy.layers))]
+    report = {"width": image.width, "height": image.height, "layers": layers,
+              "channels": len(image.channels), "selection": _b64(_read(image.selection)),
+              "channel_masks": dict((c.name, _b64(_read(c))) for c in image.channels),
+              "channel_selects": dict((c.name, _selected_by(copy, c)) for c in copy.channels)}
     pdb.gimp_selection_none(copy)
     visible = pdb.gimp_layer_new_from_visible(copy, copy, "composite")
     pdb.gimp_image_insert_layer(copy, visible, None, 0)
-    composite = _rgba(visible)
+    report["composite"] = _b64(_rgba(visible))
     pdb.gimp_image_delete(copy)
-    return {"width": image.width, "height": image.height,
-            "layers": [_layer_snapshot(layer, position) for position, layer in enumerate(image.layers)],
-            "channels": len(image.channels), "selection": _b64(_read(image.selection)),
-            "channel_masks": dict((c.name, _b64(_read(c))) for c in image.channels),
-            "composite": _b64(composite)}
+    return report
 
 
 def _arguments(image, name, args):
@@ -217,6 +228,9 @@ def run_scenario(job):
 def run_job(path):
     with open(path) as handle:
         job = json.load(handle)
+    # Read every drawable's own values, as the GIMP 3 tier does (without this, GIMP 2.10 hands
+    # the selection and layer masks over converted to a perceptual 8-bit encoding).
+    pdb.gimp_plugin_enable_precision()
     try:
         if "runs" in job:
             report = {"runs": [run_scenario(run) for run in job["runs"]]}

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gimp.harness import free_port
+from gimp.test_gimp_plugin import _backend_mask
 from gimp.scenes import (assert_unchanged, assert_untouched, channel_of, composite_of, layer_mask, layer_rgba,
                          layers_by_name, new_layers, scene, selection_of, undo_groups)
 
@@ -20,6 +21,7 @@ SELECT_SUBJECT = "plug-in-maskstyle-select-subject"
 REGIONS = "plug-in-maskstyle-stylize-regions"
 BLUR = "plug-in-maskstyle-portrait-blur"
 RECTANGLE = {"kind": "rect", "x": 30, "y": 28, "w": 36, "h": 30}
+LEFT_HALF = {"kind": "rect", "x": 0, "y": 0, "w": 48, "h": 96}
 FEATHERED_ELLIPSE = {"kind": "ellipse", "x": 24, "y": 22, "w": 50, "h": 40, "feather": 10}
 GIMP3_ARGUMENTS = {  # after run-mode, image and the drawable(s): the GIMP 3 plug-in's, in its order
     STYLIZE: ["style-file", "strength", "quality", "preserve-color", "seed", "seam", "method"],
@@ -155,10 +157,13 @@ def others(gimp, files, backend):
         "select": {"image": scene(files, "Subject"),
                    "calls": [{"procedure": SELECT_SUBJECT, "layer": "Subject",
                               "args": {"target": "subject", "operation": "replace"}}]},
+        "select-intersect": {"image": scene(files, "Subject"), "selection": LEFT_HALF,
+                             "calls": [{"procedure": SELECT_SUBJECT, "layer": "Subject",
+                                        "args": {"target": "subject", "operation": "intersect"}}]},
         "regions": {"image": {**scene(files, "Photo", "Background"),
                               "channels": [{"name": "Left", "selection": {"kind": "rect", "x": 12, "y": 14, "w": 30,
                                                                            "h": 40}},
-                                           {"name": "Right", "selection": {"kind": "ellipse", "x": 50, "y": 20,
+                                           {"name": "Right", "selection": {"kind": "ellipse", "x": 46, "y": 20,
                                                                             "w": 36, "h": 40, "feather": 6}}]},
                     "calls": [{"procedure": REGIONS, "layer": "Photo",
                                "args": {"channel-1": "Left", "style-file-1": files["style"],
@@ -198,14 +203,26 @@ def test_portrait_blur_adds_a_blurred_copy_above(others):
     assert_untouched(report)
 
 
-def test_select_subject_replaces_the_selection_and_changes_no_pixels(others):
+def test_select_subject_makes_the_backends_mask_the_selection(others, backend):
     report = others["select"]
     call = report["calls"][0]
     assert call["status"] == "success", call["message"]
     selection = selection_of(report["after"])
-    assert selection[44, 48] > 128 and selection[5, 5] < 128  # the disk at (48, 44) is the subject
+    assert np.array_equal(selection, _backend_mask(backend, report["before"], "subject"))
+    assert selection[44, 48] == 255 and selection[5, 5] == 0  # the disk at (48, 44) is the subject
     assert report["after"]["layers"] == report["before"]["layers"]
     assert report["after"]["channels"] == report["before"]["channels"]
+
+
+def test_select_subject_intersects_with_the_selection(others, backend):
+    report = others["select-intersect"]
+    call = report["calls"][0]
+    assert call["status"] == "success", call["message"]
+    expected = np.minimum(selection_of(report["before"]), _backend_mask(backend, report["before"], "subject"))
+    selected = selection_of(report["after"])
+    assert selected.any() and not selected[:, 48:].any()
+    assert np.array_equal(selected, expected)
+    assert report["after"]["layers"] == report["before"]["layers"]
 
 
 def test_stylize_regions_adds_a_group_with_one_masked_layer_per_region(others):
@@ -219,16 +236,11 @@ def test_stylize_regions_adds_a_group_with_one_masked_layer_per_region(others):
     children = group["children"]
     assert [child["name"] for child in children] == ["Stylized (style2)", "Stylized (style)"]  # region 1 lowest
     for child, channel in zip(reversed(children), ["Left", "Right"]):
+        # The mask holds its channel's values, and so selects exactly what the channel selects.
         mask = layer_mask(child)
         x, y, w, h = child["x"], child["y"], child["width"], child["height"]
-        values = channel_of(report["after"], channel)[y:y + h, x:x + w]
-        # The same coverage. In GIMP 2.10 a saved channel's and a layer mask's raw 8-bit values
-        # are not in the same encoding (1 in the channel reads as 13 in the mask, a perceptual
-        # curve), so soft values are compared by their order.
-        assert np.array_equal(mask == 0, values == 0) and (mask[values == 255] == 255).all()
-        soft = values[(values > 0) & (values < 255)]
-        order = np.argsort(soft, kind="stable")
-        assert soft.size > 100 or channel == "Left"
-        assert (np.diff(mask[(values > 0) & (values < 255)][order].astype(int)) >= 0).all()
+        assert np.array_equal(mask, channel_of(report["after"], channel)[y:y + h, x:x + w]), channel
+        assert child["mask_selects"] == report["after"]["channel_selects"][channel], channel
+        assert np.count_nonzero((mask > 0) & (mask < 255)) > 100 or channel == "Left"
         assert (layer_rgba(child)[..., 3] == 255).all()
     assert_untouched(report)
