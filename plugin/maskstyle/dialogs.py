@@ -34,7 +34,7 @@ def run(procedure, config, title, image, check):
     problem_label.get_style_context().add_class("dim-label")
     dialog.get_content_area().pack_end(problem_label, False, False, 6)
     _recent_styles(dialog, config)
-    _improve_style_choosers(dialog)
+    _improve_style_choosers(dialog, config)
     shown_radius = _show_blur_radius(config, image) if "radius" in _names(config) else None
 
     def refresh(*_):
@@ -47,13 +47,8 @@ def run(procedure, config, title, image, check):
         problem_label.set_text(problem or "")
         problem_label.set_visible(problem is not None)
 
-    def on_response(widget, response):
-        if response == Gtk.ResponseType.HELP:
-            widget.stop_emission_by_name("response")
-            show_help(widget, name)
-
+    _own_help_button(dialog, name)
     handler = config.connect("notify", refresh)
-    dialog.connect("response", on_response)
     dialog.show_all()
     refresh()
     try:
@@ -71,6 +66,25 @@ def run(procedure, config, title, image, check):
     finally:
         config.disconnect(handler)
         dialog.destroy()
+
+
+def _own_help_button(dialog, name):
+    """GIMP's Help button opens its user manual, which has no page for a plug-in (and says it is
+    not installed); it is replaced by one that shows this procedure's page."""
+    original = dialog.get_widget_for_response(Gtk.ResponseType.HELP)
+    button = Gtk.Button.new_with_mnemonic("_Help")
+    button.set_tooltip_text("What this does, and how to use it")
+    button.connect("clicked", lambda _: show_help(dialog, name))
+    if original is not None:
+        box = original.get_parent()
+        original.set_no_show_all(True)
+        original.hide()
+        box.pack_start(button, False, False, 0)
+        if isinstance(box, Gtk.ButtonBox):
+            box.set_child_secondary(button, box.child_get_property(original, "secondary"))
+        box.reorder_child(button, 0)
+    else:
+        dialog.get_action_area().pack_start(button, False, False, 0)
 
 
 def _names(config):
@@ -130,9 +144,10 @@ def _image_filter():
     return images, everything
 
 
-def _improve_style_choosers(dialog):
+def _improve_style_choosers(dialog, config):
     folder = remembered.style_folder()
-    for field in STYLE_FIELDS:
+    names = _names(config)
+    for field in (f for f in STYLE_FIELDS if f in names):
         try:
             widget = dialog.get_widget(field, GimpUi.FileChooser.__gtype__)
         except Exception:

@@ -1,0 +1,141 @@
+"""Screenshots of the maskstyle dialogs in the real GIMP 3 window, under a virtual display.
+
+Not a pytest module (its name does not start with test_). Run as root, with Xvfb, xdotool and
+ImageMagick's `import` on this machine (apt-get install xvfb xdotool imagemagick):
+
+    .venv/bin/python -m tests.gimp.screenshots OUT_DIR
+
+It starts Xvfb, then the full GIMP (not the console) inside the test root (harness.root_dir())
+with a profile of its own, opens an image, and runs each procedure interactively. For each
+dialog it saves OUT_DIR/<procedure>.png, presses Help and saves OUT_DIR/<procedure>-help.png,
+then cancels. GIMP's terminal output goes to OUT_DIR/gimp-output.txt, and the lines that are
+warnings about the plug-in are printed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import harness
+
+DISPLAY_NUMBER = 77
+DIALOGS = {  # procedure -> its dialog's title
+    "plug-in-maskstyle-stylize-selection": "Stylize Selection",
+    "plug-in-maskstyle-stylize-regions": "Stylize Regions",
+    "plug-in-maskstyle-harmonize-layer": "Harmonize Layer",
+    "plug-in-maskstyle-portrait-blur": "Portrait Blur",
+    "plug-in-maskstyle-select-subject": "Select Subject",
+}
+BATCH = r'''
+import gi
+gi.require_version("Gimp", "3.0")
+from gi.repository import Gimp, Gio
+image = Gimp.Image.new(640, 480, Gimp.ImageBaseType.RGB)
+layer = Gimp.Layer.new(image, "Photo", 640, 480, Gimp.ImageType.RGBA_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
+image.insert_layer(layer, None, 0)
+Gimp.Display.new(image)
+image.select_ellipse(Gimp.ChannelOps.REPLACE, 160, 100, 300, 260)
+Gimp.Selection.save(image).set_name("Face")
+image.set_selected_layers([layer])
+for name in NAMES:
+    proc = Gimp.get_pdb().lookup_procedure(name)
+    config = proc.create_config()
+    config.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
+    config.set_property("image", image)
+    config.set_core_object_array("drawables", [layer])
+    proc.run(config)
+'''
+
+
+def _x(*args, display):
+    return subprocess.run(list(args), env={"DISPLAY": display, "PATH": "/usr/bin:/bin"}, capture_output=True,
+                          text=True)
+
+
+def _wait_for_window(title, display, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = _x("xdotool", "search", "--onlyvisible", "--name", f"^{title}$", display=display).stdout.split()
+        if found:
+            return found[-1]
+        time.sleep(0.5)
+    return None
+
+
+def _shoot(window, path, display):
+    time.sleep(1.0)  # let it draw
+    _x("import", "-window", window, str(path), display=display)
+
+
+def main(out_dir: str) -> int:
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    root = harness.root_dir()
+    harness.install_plugin(root)
+    profile_host = root / "tmp" / "maskstyle-screenshots-profile"
+    shutil.rmtree(profile_host, ignore_errors=True)
+    shutil.copytree(root / harness.gimp_plugin_dir(), profile_host / "plug-ins" / "maskstyle")
+    config_host = root / "tmp" / "maskstyle-screenshots-config"
+    config_host.mkdir(parents=True, exist_ok=True)
+    display = f"127.0.0.1:{DISPLAY_NUMBER}"
+    xvfb = subprocess.Popen(["Xvfb", f":{DISPLAY_NUMBER}", "-screen", "0", "1400x1000x24", "-listen", "tcp",
+                             "-ac", "-nolisten", "unix"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gimp = None
+    try:
+        time.sleep(2)
+        names = list(DIALOGS)
+        batch = f"NAMES = {names!r}\n" + BATCH
+        (root / "tmp" / "maskstyle-screenshots.py").write_text(batch)
+        variables = {"HOME": "/root", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+                     "DISPLAY": display, "GIMP3_DIRECTORY": "/tmp/maskstyle-screenshots-profile",
+                     "MASKSTYLE_CONFIG_DIR": "/tmp/maskstyle-screenshots-config", "NO_AT_BRIDGE": "1"}
+        command = ["chroot", str(root), "env", "-i", *[f"{k}={v}" for k, v in variables.items()],
+                   "gimp-3.0", "--no-splash", "-n", "--batch-interpreter", "python-fu-eval", "-b",
+                   'exec(open("/tmp/maskstyle-screenshots.py").read())', "-b", "Gimp.quit()"]
+        log = open(out / "gimp-output.txt", "w")
+        gimp = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        for name, title in DIALOGS.items():
+            window = _wait_for_window(title, display)
+            if window is None:
+                print(f"no dialog {title!r} appeared", file=sys.stderr)
+                break
+            _shoot(window, out / f"{name}.png", display)
+            height = int(_x("xdotool", "getwindowgeometry", "--shell", window,
+                            display=display).stdout.split("HEIGHT=")[1].split()[0])
+            _x("xdotool", "mousemove", "--window", window, "60", str(height - 42), "click", "1",
+               display=display)  # the Help button, bottom left
+            help_window = _wait_for_window(f"Help: {title}", display, timeout=15)
+            if help_window:
+                _shoot(help_window, out / f"{name}-help.png", display)
+                _x("xdotool", "key", "--window", help_window, "Escape", display=display)
+                time.sleep(1)
+            _x("xdotool", "windowactivate", "--sync", window, display=display)
+            _x("xdotool", "key", "--window", window, "Escape", display=display)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and _x("xdotool", "search", "--onlyvisible", "--name", f"^{title}$",
+                                                     display=display).stdout.split():
+                time.sleep(0.5)
+        _x("import", "-window", "root", str(out / "gimp-window.png"), display=display)
+        time.sleep(3)
+    finally:
+        if gimp is not None:
+            gimp.terminate()
+            try:
+                gimp.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                gimp.kill()
+        xvfb.terminate()
+    output = (out / "gimp-output.txt").read_text(errors="replace")
+    for line in output.splitlines():
+        if any(word in line for word in ("mnemonic", "serialize", "CRITICAL", "maskstyle", "Traceback")):
+            print(line)
+    print(f"screenshots in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "screenshots"))
