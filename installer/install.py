@@ -166,10 +166,11 @@ def project_version() -> str:
     return match.group(1)
 
 
-def plugin_files() -> list[tuple[Path, str]]:
-    files = plugin_layout(REPO)
+def plugin_files(front_end: str = settings.GIMP3) -> list[tuple[Path, str]]:
+    """The files of a front-end (GIMP 3's, or GIMP 2.10's gimpfu one) and the wire package."""
+    files = plugin_layout(REPO, front_end)
     if not any(name == PLUGIN_ENTRY for _, name in files):
-        raise InstallError(f"the plug-in folder {PLUGIN_SOURCE} has no {PLUGIN_ENTRY}")
+        raise InstallError(f"the plug-in folder {REPO / settings.FRONT_ENDS[front_end]} has no {PLUGIN_ENTRY}")
     return files
 
 
@@ -628,32 +629,35 @@ class Installer:
     # -- 4. GIMP plug-in
 
     def register_plugin(self, undo: list) -> None:
+        # Each profile gets its GIMP's front-end: GIMP 3.x the GIMP 3 plug-in, GIMP 2.10 the gimpfu one.
         if self.args.gimp_profile:
             profiles = [(show(p), Path(p).expanduser().absolute()) for p in self.args.gimp_profile]
-            self.note("GIMP profiles given with --gimp-profile: " + ", ".join(str(p) for _, p in profiles))
+            profiles = [(label, path, settings.profile_front_end(path)) for label, path in profiles]
+            self.note("GIMP profiles given with --gimp-profile: " + ", ".join(str(p) for _, p, _ in profiles))
         else:
-            candidates = settings.gimp_profiles()
-            found: dict[Path, str] = {}
-            for kind, path in candidates:
+            candidates = settings.all_gimp_profiles()
+            found: dict[Path, tuple[str, str]] = {}
+            for kind, path, front in candidates:
                 if path.is_dir():
-                    found.setdefault(path, kind)
-            profiles = [(kind, path) for path, kind in found.items()]
-            for kind, path in candidates:
+                    found.setdefault(path, (kind, front))
+            profiles = [(kind, path, front) for path, (kind, front) in found.items()]
+            for kind, path, _ in candidates:
                 self.note(f"{'found    ' if path.is_dir() else 'not found'} {kind:<8} {path}")
             if not profiles:
-                self.warn("no GIMP 3 profile found, so the plug-in was not registered. Start GIMP 3 "
-                          "once (it creates its profile), then run the installer again, or pass "
-                          "--gimp-profile DIR (the folder that holds GIMP 3's plug-ins folder).")
-                self.result = "not registered: no GIMP 3 profile found (see the summary)"
+                self.warn("no GIMP 3 profile found (nor a GIMP 2.10 one), so the plug-in was not registered. "
+                          "Start GIMP once (it creates its profile), then run the installer again, or pass "
+                          "--gimp-profile DIR (the folder that holds GIMP's plug-ins folder).")
+                self.result = "not registered: no GIMP 3 profile found (nor a GIMP 2.10 one; see the summary)"
                 return
-        files = plugin_files()
         replaced: list[Path] = []  # old copies, deleted only when every profile is done
         states: dict[str, list[str]] = {}
-        for label, profile in profiles:
-            wrote = self.install_plugin(profile, files, undo, replaced)
+        for label, profile, front in profiles:
+            wrote = self.install_plugin(profile, plugin_files(front), undo, replaced)
             states.setdefault("registered in" if wrote else "already up to date in", []).append(label)
             target = show(profile / "plug-ins" / "maskstyle")
-            self.installed.append(("GIMP plug-in", target if label == show(profile) else f"{label}: {target}"))
+            which = " (GIMP 2.10 front-end, Python-Fu)" if front == settings.GIMP2 else ""
+            self.installed.append(("GIMP plug-in",
+                                   (target if label == show(profile) else f"{label}: {target}") + which))
         for old in replaced:
             shutil.rmtree(old, ignore_errors=True)
         self.result = "; ".join(f"{state} {and_list(labels)}" for state, labels in states.items())
@@ -1017,8 +1021,8 @@ def parse_args(argv=None):
     p.add_argument("--port", type=int, help="the backend's port (default: keep the configured one, "
                                             "or pick a free one)")
     p.add_argument("--gimp-profile", action="append", metavar="DIR",
-                   help="register the plug-in in this GIMP 3 profile folder instead of the ones "
-                        "found (repeatable)")
+                   help="register the plug-in in this GIMP profile folder instead of the ones "
+                        "found (repeatable; a folder named 2.N gets the GIMP 2.10 front-end)")
     p.add_argument("--plugin-only", action="store_true", help="only register the GIMP plug-in")
     p.add_argument("--no-self-check", action="store_true", help="skip the final stylize job")
     p.add_argument("--demo", action="store_true", help="run the demo at the end")

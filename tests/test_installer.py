@@ -541,3 +541,56 @@ def test_self_check_runs_a_job_through_the_plugin_client_and_stops_the_backend(t
         assert s.connect_ex(("127.0.0.1", port)) != 0  # nothing listens any more
     assert_ok(install(home, "--uninstall"))
     assert snapshot(home, dir_times=False) == before
+
+
+# ---------------------------------------------------------------- GIMP 2.10 and 3.2 profiles
+
+GIMP210_SOURCE = REPO / "plugin" / "gimp210"
+
+
+def assert_front_end_installed(profile: Path, front: Path) -> None:
+    """The front-end in `front` (plugin/maskstyle or plugin/gimp210), with the wire package beside it."""
+    target = profile / "plug-ins" / "maskstyle"
+    sources = {p.name: p for p in front.glob("*.py")}
+    sources.update({f"maskstyle_wire/{p.name}": p for p in (REPO / "wire" / "maskstyle_wire").glob("*.py")})
+    installed = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()}
+    assert installed == set(sources), profile
+    for name, source in sources.items():
+        assert (target / name).read_bytes() == source.read_bytes(), name
+    assert os.access(target / "maskstyle.py", os.X_OK)
+
+
+def test_gimp_210_profiles_get_the_gimpfu_front_end_and_32_the_gimp3_one(tmp_path):
+    home = tmp_path / "home"
+    profiles = make_profiles(home, {"Linux 2.10": ".config/GIMP/2.10",
+                                    "Flatpak 2.10": ".var/app/org.gimp.GIMP/config/GIMP/2.10",
+                                    "Windows 2.10": "AppData/Roaming/GIMP/2.10",
+                                    "Linux 3.2": ".config/GIMP/3.2", "macOS 3.2": "Library/Application Support/GIMP/3.2",
+                                    "Linux 3.4": ".config/GIMP/3.4"})  # a later GIMP 3 is found too
+    out = assert_ok(install(home, "--plugin-only"))
+    for name, profile in profiles.items():
+        front = GIMP210_SOURCE if name.endswith("2.10") else PLUGIN_SOURCE
+        assert_front_end_installed(profile, front)
+        assert name in step_line(out, 1)
+    installed = "\n".join(summary(out)["Installed"])
+    assert re.search(r"Linux 2\.10: .*GIMP/2\.10/plug-ins/maskstyle.*GIMP 2\.10", installed), installed
+    assert re.search(r"Linux 3\.2: .*GIMP/3\.2/plug-ins/maskstyle", installed), installed
+
+    doctor = subprocess.run([sys.executable, "-m", "maskstyle.cli", "doctor"], env=user_env(home),
+                            capture_output=True, text=True, timeout=120)
+    assert re.search(r"^OK\s+GIMP Linux 2\.10 \(gimpfu front-end\)\s+registered", doctor.stdout, re.M), doctor.stdout
+    assert re.search(r"^OK\s+GIMP Linux 3\.2\s+registered", doctor.stdout, re.M), doctor.stdout
+
+    assert_ok(install(home, "--uninstall"))
+    for profile in profiles.values():
+        assert not (profile / "plug-ins" / "maskstyle").exists()
+
+
+def test_a_gimp_profile_named_2_10_gets_the_gimpfu_front_end(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    old, new = tmp_path / "old" / "2.10", tmp_path / "new" / "3.2"
+    out = assert_ok(install(home, "--plugin-only", "--gimp-profile", str(old), "--gimp-profile", str(new)))
+    assert_front_end_installed(old, GIMP210_SOURCE)
+    assert_front_end_installed(new, PLUGIN_SOURCE)
+    assert "GIMP 2.10" in "\n".join(summary(out)["Installed"])
