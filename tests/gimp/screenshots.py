@@ -111,10 +111,11 @@ def main(out_dir: str) -> int:
             help_window = _wait_for_window(f"Help: {title}", display, timeout=15)
             if help_window:
                 _shoot(help_window, out / f"{name}-help.png", display)
-                _x("xdotool", "key", "--window", help_window, "Escape", display=display)
+                _x("xdotool", "windowactivate", "--sync", help_window, display=display)
+                _x("xdotool", "key", "Escape", display=display)
                 time.sleep(1)
             _x("xdotool", "windowactivate", "--sync", window, display=display)
-            _x("xdotool", "key", "--window", window, "Escape", display=display)
+            _x("xdotool", "key", "Escape", display=display)
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and _x("xdotool", "search", "--onlyvisible", "--name", f"^{title}$",
                                                      display=display).stdout.split():
