@@ -148,6 +148,23 @@ class GimpError(Exception):
     pass
 
 
+class GimpRun:
+    def __init__(self, process: subprocess.Popen, out: Path, started: float):
+        self.process, self.out, self.started = process, out, started
+
+    def plugin_pid(self) -> int | None:
+        """The pid of the maskstyle plug-in (python2 .../maskstyle.py) that this GIMP started."""
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                cmdline = (stat.parent / "cmdline").read_bytes()
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == self.process.pid and b"maskstyle.py" in cmdline:
+                return int(stat.parent.name)
+        return None
+
+
 class GimpRunner:
     """Runs gimp210_scenarios.run_job in gimp-console-2.10 inside the root, one GIMP per job."""
 
@@ -162,6 +179,9 @@ class GimpRunner:
         return self.host_dir / name, f"{self.dir}/{name}"
 
     def run(self, job: dict, env: dict[str, str]) -> dict:
+        return self.finish(self.start(job, env))
+
+    def start(self, job: dict, env: dict[str, str]) -> "GimpRun":
         name = uuid.uuid4().hex[:8]
         job_host, job_path = self.path(f"job-{name}.json")
         out_host, out_path = self.path(f"out-{name}.json")
@@ -170,19 +190,23 @@ class GimpRunner:
         variables = {**BASE_ENV, "MASKSTYLE_CONFIG_DIR": f"{self.dir}/no-config", **env}
         command = _chroot_command(self.root, variables, "gimp-console-2.10", "-idf", "--batch-interpreter",
                                   "python-fu-eval", "-b", batch, "-b", "pdb.gimp_quit(1)")
-        started = time.monotonic()
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return GimpRun(process, out_host, time.monotonic())
+
+    def finish(self, run: "GimpRun") -> dict:
         try:
-            done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                  timeout=GIMP_RUN_TIMEOUT)
-        except subprocess.TimeoutExpired as err:
-            raise GimpError(f"GIMP 2.10 did not finish within {GIMP_RUN_TIMEOUT} s:\n{(err.output or '')[-3000:]}")
-        TIMINGS["gimp_runs"].append(time.monotonic() - started)
-        if not out_host.exists():
-            raise GimpError(f"GIMP wrote no result (exit {done.returncode}):\n{done.stdout[-4000:]}")
-        report = json.loads(out_host.read_text())
+            output, _ = run.process.communicate(timeout=GIMP_RUN_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            run.process.kill()
+            output, _ = run.process.communicate()
+            raise GimpError(f"GIMP 2.10 did not finish within {GIMP_RUN_TIMEOUT} s:\n{output[-3000:]}")
+        TIMINGS["gimp_runs"].append(time.monotonic() - run.started)
+        if not run.out.exists():
+            raise GimpError(f"GIMP wrote no result (exit {run.process.returncode}):\n{output[-4000:]}")
+        report = json.loads(run.out.read_text())
         if "exception" in report:
-            raise GimpError(f"the GIMP-side script failed:\n{report['exception']}\n{done.stdout[-2000:]}")
-        report["gimp_output"] = done.stdout
+            raise GimpError(f"the GIMP-side script failed:\n{report['exception']}\n{output[-2000:]}")
+        report["gimp_output"] = output
         return report
 
     def run_all(self, jobs: list[dict], env: dict[str, str]) -> list[dict]:

@@ -7,10 +7,15 @@ runs print as "<procedure label>-Warning: <message>"."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import numpy as np
 import pytest
+from server_process import Backend
 
-from gimp.harness import free_port
+from gimp.harness import client_for, free_port
 from gimp.test_gimp_plugin import _backend_mask
 from gimp.scenes import (assert_unchanged, assert_untouched, channel_of, composite_of, layer_mask, layer_rgba,
                          layers_by_name, new_layers, scene, selection_of, undo_groups)
@@ -141,6 +146,61 @@ def test_every_procedure_reports_a_stopped_backend_and_changes_nothing(gimp, fil
         assert call["status"] == "execution-error", label
         assert _said(report, label, f"The maskstyle backend is not running at {env['MASKSTYLE_URL']}"), label
     assert "maskstyle serve" in report["gimp_output"] and "Traceback" not in report["gimp_output"]
+    assert_unchanged(report)
+
+
+# ---------------------------------------------------------------- cancel, and a backend that dies
+
+def _running_jobs(backend):
+    return client_for(backend).info()["queue"]["running"]
+
+
+def _wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _slow_stylize(files):
+    return {"image": scene(files, "Top", "Photo", "Background"), "selection": RECTANGLE,
+            "calls": [{"procedure": STYLIZE, "layer": "Photo",
+                       "args": {**_stylize_args(files), "quality": "best", "method": "neural"}}]}
+
+
+def test_a_killed_plugin_cancels_its_backend_job(gimp, files, env, backend):
+    """GIMP kills a plug-in whose progress is cancelled: the bridge sees its pipe close and cancels."""
+    _wait_until(lambda: _running_jobs(backend) == 0, 120, "an idle backend")
+    run = gimp.start(_slow_stylize(files), env)
+    try:
+        _wait_until(lambda: _running_jobs(backend) == 1, 120, "the plug-in's job to run")
+        pid = run.plugin_pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        _wait_until(lambda: _running_jobs(backend) == 0, 30, "the backend job to be cancelled")
+    finally:
+        report = gimp.finish(run)
+    assert report["calls"][0]["status"] != "success"
+    assert_unchanged(report)
+
+
+def test_a_backend_that_dies_mid_job_gives_a_clear_message_and_changes_nothing(gimp, files, tmp_path):
+    (tmp_path / "cfg").mkdir()
+    doomed = Backend(tmp_path / "cfg")
+    try:
+        run = gimp.start(_slow_stylize(files), {"MASKSTYLE_URL": doomed.url, "MASKSTYLE_TOKEN": doomed.token})
+        try:
+            _wait_until(lambda: _running_jobs(doomed) == 1, 120, "the plug-in's job to run")
+            doomed.proc.kill()
+        finally:
+            report = gimp.finish(run)
+    finally:
+        doomed.stop()
+    assert report["calls"][0]["status"] == "execution-error"
+    assert _said(report, "Stylize Selection", f"The maskstyle backend at {doomed.url} stopped while it worked")
+    assert "Traceback" not in report["gimp_output"]
     assert_unchanged(report)
 
 
