@@ -127,11 +127,14 @@ def test_the_job_is_cancelled_when_the_plugin_goes_away(bridge_env, tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "maskstyle_wire.bridge", job.folder], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, env=link.bridge_env())
     try:
-        while True:  # wait until the job runs on the backend
+        while True:  # wait until the job is sent
             event = json.loads(process.stdout.readline())
             if event["event"] == "progress" and event["stage"] != "sending":
                 break
         client = wire.Client(bridge_env.url, bridge_env.token)
+        deadline = time.monotonic() + 60
+        while not client.info()["queue"]["running"] and time.monotonic() < deadline:
+            time.sleep(0.1)  # it may wait in the queue for a moment on a busy machine
         running = client.info()["queue"]["running"]
         process.stdin.close()
         assert process.wait(timeout=30) == bridge.EXIT_CANCELLED
