@@ -95,7 +95,7 @@ def portrait_blur(image: np.ndarray, mask: np.ndarray, radius: float | None = No
     tracker.set_stage("blurring the background")
     background = blur_background(image, mask, radius)
     tracker.step()
-    tracker.set_stage("compositing")
+    tracker.set_stage("putting the result in place")
     m = (mask.astype(np.float32) / 255.0)[..., None]
     out = np.clip(np.rint(image.astype(np.float32) * m + background * (1.0 - m)), 0, 255).astype(np.uint8)
     keep = mask == 255

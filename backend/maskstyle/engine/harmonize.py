@@ -246,7 +246,7 @@ def _photo(image, mask, strength, tracker: Tracker, layer_name) -> Result:
     tracker.set_stage("matching colour and tone, cleaning edges")
     rgb, alpha = photo_layer(crop, crop_mask, strength, width)
     tracker.step()
-    tracker.set_stage("compositing")
+    tracker.set_stage("putting the result in place")
     result = paste(image, rgb, alpha, x0, y0)
     tracker.finish()
     return Result(result, [Layer(layer_name, x0, y0, rgb, alpha)], "none", "cpu")
@@ -275,7 +275,7 @@ def _painterly(image, mask, strength, seed, quality, iterations, progress, cance
     if iterations is not None:
         plan = replace(plan, rounds=min(iterations, 10))
     tracker = Tracker(rounds_of(plan) + 2, progress, cancelled)
-    tracker.set_stage("preparing")
+    tracker.set_stage("getting ready")
     device = pick_device(device_name)
     box = crop_box(mask, PAINTERLY_MARGIN)
     if strength == 0.0:
@@ -304,7 +304,7 @@ def _painterly(image, mask, strength, seed, quality, iterations, progress, cance
     x = synthesize(content, [m], [picture], plan, torch.Generator().manual_seed(seed), max(size),
                    tracker.step, usable=[background])
 
-    tracker.set_stage("compositing")
+    tracker.set_stage("putting the result in place")
     full = to_tensor(coloured, device)
     painted = full + strength * (resize(x, tuple(full.shape[-2:])) - full)
     result = to_uint8(painted)

@@ -67,7 +67,7 @@ def segment(image: np.ndarray, target: str = "subject", hint: np.ndarray | None 
     hint_bin = _check(image, target, hint)
     warnings: tuple[str, ...] = ()
     tracker = Tracker(2 * CUT_ROUNDS + 6, progress, cancelled)
-    tracker.set_stage("preparing")
+    tracker.set_stage("getting ready")
     if target == "refine":
         mask, method = refine(image, hint_bin, tracker)
     elif models.is_installed("deeplabv3"):

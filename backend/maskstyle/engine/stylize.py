@@ -242,7 +242,7 @@ def _run(image, regions: list[Region], rest_style, rest_name: str, options: Styl
     steps = (rounds_of(options.synthesis_plan()) if options.method == "patch"
              else sum(options.plan().iterations))
     tracker = Tracker(steps + 2 + (seam != "none"), progress, cancelled)
-    tracker.set_stage("preparing")
+    tracker.set_stage("getting ready")
     device = pick_device(options.device)
     encoder = load_encoder_cached(options.encoder, device) if options.method == "neural" else None
     encoder_name = encoder.name if encoder is not None else "none"  # patches need no encoder
@@ -280,7 +280,7 @@ def _run(image, regions: list[Region], rest_style, rest_name: str, options: Styl
         x = _optimise_features(content_full, masks_full, styles, style_ts, options, regions_method, encoder,
                                width, gen, device, cache, tracker)
 
-    tracker.set_stage("compositing")
+    tracker.set_stage("putting the result in place")
     out = resize(x, tuple(content_full.shape[-2:]))
     if options.preserve_color:
         out = color.keep_colours(out, content_full)
@@ -288,7 +288,7 @@ def _run(image, regions: list[Region], rest_style, rest_name: str, options: Styl
     out = content_full + options.strength * (out - content_full)
     result_np = to_uint8(out)
     if seam != "none":
-        tracker.set_stage(f"seam ({seam})")
+        tracker.set_stage("blending the edge")
         cover_np = apply_seam(seam, result_np, content_np, cover_np, width, check=tracker.check)
         tracker.step()
     composite = paste(image, result_np, cover_np, x0, y0)
@@ -318,7 +318,7 @@ def _optimise_features(content_full, masks_full, styles, style_ts, options, meth
     x = None
     for level, (scale, iters) in enumerate(zip(plan.scales, plan.iterations)):
         size = working_size(*content_full.shape[-2:], round(plan.max_side * scale))
-        tracker.set_stage(f"style targets {level + 1}/{len(plan.scales)}")
+        tracker.set_stage("studying the painting")
         content = resize(content_work, size)
         ms = [resize(m, size).clamp(0, 1) for m in masks_full]
         if method == "surrogate":
@@ -344,7 +344,7 @@ def _optimise_features(content_full, masks_full, styles, style_ts, options, meth
                 loss = loss + options.boundary_tv * tv_loss(img, border)
             return loss
 
-        tracker.set_stage(f"stylizing, scale {level + 1}/{len(plan.scales)}")
+        tracker.set_stage(f"painting, pass {level + 1} of {len(plan.scales)}")
         x = _optimise(x.clone(memory_format=torch.contiguous_format), loss_fn, iters, options.optimizer, tracker)
     return x
 
