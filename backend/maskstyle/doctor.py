@@ -176,10 +176,18 @@ def check_plugins() -> list[Check]:
 
 
 def _gimp2_python() -> str | None:
-    """The Python 3 that GIMP 2.10's plug-in runs its client with, as it looks for it."""
+    """The Python 3 that GIMP 2.10's plug-in runs its client with, found as it finds it:
+    MASKSTYLE_PYTHON, the config's backend_command, python3 on the PATH."""
     chosen = os.environ.get("MASKSTYLE_PYTHON")
     if chosen:
         return chosen if os.path.isfile(chosen) else None
+    try:
+        command = settings.read_config(settings.config_path()).get("backend_command") or []
+    except ConfigError:
+        command = []
+    if isinstance(command, list) and command and os.path.isfile(command[0]) \
+            and Path(command[0]).name.lower().startswith("python"):
+        return command[0]
     return shutil.which("python3") or (shutil.which("py") if os.name == "nt" else None)
 
 

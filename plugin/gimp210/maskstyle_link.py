@@ -12,11 +12,12 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PYTHON_HINT = ("maskstyle for GIMP 2.10 runs its backend client with Python 3 (3.7 or later): install it, or "
-               "set MASKSTYLE_PYTHON to its path.")
+PYTHON_HINT = ("maskstyle for GIMP 2.10 runs its backend client with Python 3 (3.7 or later): run the maskstyle "
+               "installer (its config names the backend's Python), install Python 3, or set MASKSTYLE_PYTHON.")
 
 
 class UserError(Exception):
@@ -118,13 +119,54 @@ def _which(name):
     return None
 
 
+def config_dirs(env=None, platform=None):
+    """Where maskstyle's config.json can be, best first: maskstyle_wire.settings.config_dirs,
+    in Python 2 (a host test checks that they agree)."""
+    env = os.environ if env is None else env
+    platform = platform or sys.platform
+    if env.get("MASKSTYLE_CONFIG_DIR"):
+        return [env["MASKSTYLE_CONFIG_DIR"]]
+    home = env.get("HOME") or env.get("USERPROFILE") or os.path.expanduser("~")
+    if platform.startswith("win"):
+        local = env.get("LOCALAPPDATA") or os.path.join(home, "AppData", "Local")
+        roaming = env.get("APPDATA") or os.path.join(home, "AppData", "Roaming")
+        return [os.path.join(local, "maskstyle", "maskstyle"), os.path.join(roaming, "maskstyle")]
+    if platform == "darwin":
+        return [os.path.join(home, "Library", "Application Support", "maskstyle")]
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    return [os.path.join(xdg if os.path.isabs(xdg) else os.path.join(home, ".config"), "maskstyle")]
+
+
+def configured_python(env=None, platform=None):
+    """The Python of the backend's own environment, from the config the installer wrote (its
+    backend_command starts with it), or None."""
+    for folder in config_dirs(env, platform):
+        path = os.path.join(folder, "config.json")
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path) as handle:
+                command = json.load(handle).get("backend_command") or []
+        except (IOError, OSError, ValueError, AttributeError):
+            return None
+        if isinstance(command, list) and command and os.path.isfile(command[0]) \
+                and os.path.basename(command[0]).lower().startswith("python"):
+            return command[0]
+        return None
+    return None
+
+
 def python3_command():
-    """The command that runs Python 3: $MASKSTYLE_PYTHON, else python3 (or Windows' py -3)."""
+    """The command that runs Python 3: $MASKSTYLE_PYTHON; else the backend environment's Python
+    (the config's backend_command); else python3 on the PATH (or Windows' py -3)."""
     chosen = os.environ.get("MASKSTYLE_PYTHON")
     if chosen:
         if not os.path.isfile(chosen):
             raise UserError("MASKSTYLE_PYTHON names %s, which does not exist. %s" % (chosen, PYTHON_HINT))
         return [chosen]
+    configured = configured_python()
+    if configured:
+        return [configured]
     for name in ("python3", "python3.exe"):
         found = _which(name)
         if found:

@@ -146,3 +146,26 @@ def test_the_job_is_cancelled_when_the_plugin_goes_away(bridge_env, tmp_path):
         if process.poll() is None:
             process.kill()
         job.close()
+
+
+@pytest.mark.parametrize("platform, env", [
+    ("linux", {"HOME": "/home/a"}), ("linux", {"HOME": "/home/a", "XDG_CONFIG_HOME": "/x"}),
+    ("linux", {"HOME": "/home/a", "XDG_CONFIG_HOME": "relative"}), ("darwin", {"HOME": "/Users/a"}),
+    ("win32", {"USERPROFILE": "C:/Users/a", "LOCALAPPDATA": "C:/L", "APPDATA": "C:/R"}),
+    ("linux", {"HOME": "/home/a", "MASKSTYLE_CONFIG_DIR": "/c"})])
+def test_the_plugin_finds_the_config_where_the_wire_settings_put_it(platform, env):
+    from maskstyle_wire import settings
+    assert [Path(p) for p in link.config_dirs(env, platform)] == settings.config_dirs(env, platform)
+
+
+def test_the_bridge_runs_with_the_backends_python_from_the_config(tmp_path, monkeypatch):
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps({"port": 1, "token": "x" * 16,
+                                                    "backend_command": [sys.executable, "-m", "maskstyle.cli"]}))
+    monkeypatch.delenv("MASKSTYLE_PYTHON", raising=False)
+    monkeypatch.setenv("MASKSTYLE_CONFIG_DIR", str(config))
+    assert link.python3_command() == [sys.executable]
+    monkeypatch.setenv("MASKSTYLE_PYTHON", "/nowhere/python3")
+    with pytest.raises(link.UserError, match="MASKSTYLE_PYTHON names /nowhere/python3"):
+        link.python3_command()
