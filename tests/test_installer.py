@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -243,10 +244,11 @@ def test_a_failed_venv_creation_is_rolled_back(tmp_path):
 # ---------------------------------------------------------------- weights from a fake server
 
 class WeightsServer:
-    """Serves files on 127.0.0.1 with Range support; can cut the next connection short."""
+    """Serves files on 127.0.0.1 with Range support; can cut the next connection short, and can
+    take `pace` seconds over each file (so that a download is seen while it runs)."""
 
     def __init__(self, files: dict[str, bytes]):
-        self.files, self.requests, self.cut_next = files, [], False
+        self.files, self.requests, self.cut_next, self.pace = files, [], False, 0.0
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -267,6 +269,14 @@ class WeightsServer:
                     owner.cut_next = False
                     self.wfile.write(data[start:start + CUT_AT])
                     self.close_connection = True
+                    return
+                if owner.pace:
+                    parts = 20
+                    step = -(-(len(data) - start) // parts)
+                    for at in range(start, len(data), step):
+                        self.wfile.write(data[at:at + step])
+                        self.wfile.flush()
+                        time.sleep(owner.pace / parts)
                     return
                 self.wfile.write(data[start:])
 
@@ -494,6 +504,7 @@ def test_on_a_terminal_a_download_has_a_progress_bar_that_the_step_line_replaces
                                               "size_tolerance": 0,
                                               "sha256": hashlib.sha256(PAYLOAD).hexdigest()}}))
     env = user_env(home, MASKSTYLE_MODELS_REGISTRY=str(registry), TERM="xterm", COLUMNS="100")
+    weights_server.pace = 2.0  # the installer redraws every 0.25 s: it must see the download running
     master, terminal = pty.openpty()
     process = subprocess.Popen([sys.executable, str(INSTALLER), "--venv", str(VENV), "--no-self-check",
                                 "--models", "vgg19", "--weights-url", f"vgg19={weights_server.url}/vgg19.pth",
