@@ -6,7 +6,8 @@ before anything is installed:
   file parts of a request, the result manifest and the one result rule;
 - `client`: the one HTTP client (submit, progress, cancel, fetch) and its error types;
 - `settings`: where the config and the data live, the config schema, GIMP's profile folders;
-- `png`: PNG packing for 8-bit pixels.
+- `png`: PNG packing for 8-bit pixels;
+- `bridge`: the job runner that GIMP 2.10's Python 2.7 front-end starts as a subprocess.
 """
 
 from .contract import CONTRACT_VERSION  # noqa: F401
