@@ -16,62 +16,20 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 from maskstyle.demo import brush_strokes
+from maskstyle.server.process import BackendProcess
 from maskstyle_wire import png
 from maskstyle_wire.client import Client, png_part
 from maskstyle_wire.errors import BackendError
-
-
-class Backend:
-    """`maskstyle serve` as a child process on a free loopback port, with its own config dir."""
-
-    def __init__(self, config_dir: Path, max_queued: int | None = None, timeout: float = 60.0):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        env = {k: v for k, v in os.environ.items() if k not in ("MASKSTYLE_URL", "MASKSTYLE_TOKEN")}
-        env["MASKSTYLE_CONFIG_DIR"] = str(config_dir)
-        if max_queued is not None:
-            env["MASKSTYLE_MAX_QUEUED"] = str(max_queued)
-        self.log_path = config_dir / "backend.log"
-        self.log = self.log_path.open("w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "maskstyle.cli", "serve", "--port", str(port)],
-                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the backend exited: {self.log_path.read_text()}")
-            try:
-                urllib.request.urlopen(self.url + "/v1/health", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"the backend did not answer /v1/health in {timeout:.0f} s") from None
-                time.sleep(0.2)
-        self.token = json.loads((config_dir / "config.json").read_text())["token"]
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
 
 
 class CountingClient(Client):
@@ -122,7 +80,7 @@ def make_jobs(n: int, side: int, iterations: int) -> list[tuple[str, dict, dict]
     return jobs
 
 
-def run_load(backend: Backend, jobs: list, clients: int, poll: float) -> dict:
+def run_load(backend: BackendProcess, jobs: list, clients: int, poll: float) -> dict:
     todo = collections.deque(enumerate(jobs))
     statuses: collections.Counter = collections.Counter()
     lock = threading.Lock()
@@ -176,7 +134,8 @@ def main() -> int:
     ap.add_argument("--poll", type=float, default=0.05, help="seconds between a client's status polls")
     args = ap.parse_args()
 
-    backend = Backend(Path(tempfile.mkdtemp(prefix="maskstyle-bench-load-")), args.max_queued)
+    backend = BackendProcess(Path(tempfile.mkdtemp(prefix="maskstyle-bench-load-")),
+                             {"MASKSTYLE_MAX_QUEUED": str(args.max_queued)} if args.max_queued is not None else None)
     try:
         jobs = make_jobs(args.jobs, args.side, args.iterations)
         run_load(backend, jobs[:10], 1, args.poll)  # warm-up: imports, first-use setup

@@ -13,14 +13,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -28,44 +22,8 @@ from PIL import Image
 
 from maskstyle.demo import brush_strokes
 from maskstyle.images import encode_png
+from maskstyle.server.process import BackendProcess
 from maskstyle_wire.client import Client, png_part
-
-
-class Backend:
-    """`maskstyle serve` as a child process on a free loopback port, with its own config dir."""
-
-    def __init__(self, config_dir: Path, timeout: float = 60.0):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        env = {k: v for k, v in os.environ.items() if k not in ("MASKSTYLE_URL", "MASKSTYLE_TOKEN")}
-        env["MASKSTYLE_CONFIG_DIR"] = str(config_dir)
-        self.log_path = config_dir / "backend.log"
-        self.log = self.log_path.open("w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "maskstyle.cli", "serve", "--port", str(port)],
-                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the backend exited: {self.log_path.read_text()}")
-            try:
-                urllib.request.urlopen(self.url + "/v1/health", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"the backend did not answer /v1/health in {timeout:.0f} s") from None
-                time.sleep(0.2)
-        self.token = json.loads((config_dir / "config.json").read_text())["token"]
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
 
 
 def main():
@@ -74,7 +32,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--iterations", type=int, default=10)
     args = ap.parse_args()
-    backend = Backend(Path(tempfile.mkdtemp()))
+    backend = BackendProcess(Path(tempfile.mkdtemp()))
     client = Client(backend.url, backend.token, timeout=300)
     style = png_part("style", encode_png(brush_strokes(256)))
     rng = np.random.default_rng(0)
