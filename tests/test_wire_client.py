@@ -1,4 +1,5 @@
-"""The plug-in's standard-library client against the real backend (no GIMP needed)."""
+"""The wire client (maskstyle_wire.client, what the plug-ins, the installer and the CLI use)
+against a real backend."""
 
 from __future__ import annotations
 
@@ -16,11 +17,21 @@ from maskstyle_wire import client as wire
 from maskstyle_wire import png
 from maskstyle_wire.errors import BackendError, JobCancelled
 from maskstyle_wire.settings import Settings, write_config
-
-from .harness import client_for, free_port
+from server_process import Backend, free_port
 
 FAST = {"quality": "fast", "strength": 1.0, "seed": 1, "iterations": 2, "max_side": 64}
 SLOW = {"quality": "best", "strength": 1.0, "seed": 1, "iterations": 1000, "max_side": 256, "method": "neural"}
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    running = Backend(tmp_path_factory.mktemp("cfg"))
+    yield running
+    running.stop()
+
+
+def client_for(backend) -> wire.Client:
+    return wire.Client(backend.url, backend.token, timeout=120)
 
 
 def _png(array):
