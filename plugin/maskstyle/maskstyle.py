@@ -127,18 +127,26 @@ def _add_blur_arguments(proc):
 
 # ---------------------------------------------------------------- the procedures
 
+# Filters > Maskstyle, in the order an artist looks for: Stylize Selection first, then Stylize
+# Regions, then Harmonize Layer and Portrait Blur. GIMP 3 adds plug-in menu entries sorted by their
+# full path and label (app/menus/plug-in-menus.c collates "<path>/<label>"), so the labels alone
+# would put Stylize Selection last. A path's last part in [brackets] names a section: GIMP files
+# the entry under that section where the menu defines one, and otherwise (as in our own submenu)
+# puts it in the submenu itself, so the section names only set the order and show nowhere.
+FILTERS_MENU = "<Image>/Filters/Maskstyle/"
+
 PROCEDURES = {
-    STYLIZE: dict(work=stylize, label="Stylize Selection…", menus=["<Image>/Filters/Maskstyle"],
+    STYLIZE: dict(work=stylize, label="Stylize Selection…", menus=[FILTERS_MENU + "[1 Stylize]"],
                   add_arguments=_add_stylize_selection_arguments, layers="several",
                   blurb="Restyle the selected area with the style of an image"),
-    STYLIZE_REGIONS: dict(work=stylize_regions, label="Stylize Regions…", menus=["<Image>/Filters/Maskstyle"],
+    STYLIZE_REGIONS: dict(work=stylize_regions, label="Stylize Regions…", menus=[FILTERS_MENU + "[2 Regions]"],
                           add_arguments=_add_regions_arguments, layers="one",
                           blurb="Restyle several saved selections, each with its own style"),
     HARMONIZE: dict(work=harmonize, label="Harmonize Layer…",
-                    menus=["<Image>/Layer/Maskstyle", "<Image>/Filters/Maskstyle"],
+                    menus=["<Image>/Layer/Maskstyle", FILTERS_MENU + "[3 Retouch]"],
                     add_arguments=_add_harmonize_arguments, layers="several",
                     blurb="Match a pasted layer to what lies beneath it"),
-    PORTRAIT_BLUR: dict(work=portrait_blur, label="Portrait Blur…", menus=["<Image>/Filters/Maskstyle"],
+    PORTRAIT_BLUR: dict(work=portrait_blur, label="Portrait Blur…", menus=[FILTERS_MENU + "[3 Retouch]"],
                         add_arguments=_add_blur_arguments, layers="one",
                         blurb="Blur the background like a lens, keeping the selected subject sharp"),
     SELECT_SUBJECT: dict(work=select_subject, label="Select Subject…", menus=["<Image>/Select/Maskstyle"],

@@ -220,7 +220,8 @@ def helper(image, name, args):
     if name == "procedure_help":
         procedure = Gimp.get_pdb().lookup_procedure(args["procedure"])
         return {"blurb": procedure.get_blurb(), "help": procedure.get_help(), "help_id": procedure.get_help_id(),
-                "labels": {spec.name: spec.get_nick() for spec in procedure.get_arguments()}}
+                "labels": {spec.name: spec.get_nick() for spec in procedure.get_arguments()},
+                "menu_label": procedure.get_menu_label(), "menu_paths": list(procedure.get_menu_paths())}
     plugin = load_plugin()
     import gimp_io  # the plug-in's GIMP-side steps, beside it; importable once load_plugin ran
 

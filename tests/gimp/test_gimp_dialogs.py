@@ -191,6 +191,23 @@ def test_every_procedure_has_its_help_page(reports):
     assert (REPO / "docs" / "gimp.md").read_text() == helptext.markdown()
 
 
+def test_stylize_selection_comes_first_in_filters_maskstyle(reports):
+    """GIMP 3 adds plug-in entries to a menu in the collation order of "<menu path>/<label>"
+    (app/menus/plug-in-menus.c); the [section] that ends each Filters path sets that order, and
+    shows nowhere in our own submenu (tests/gimp/menu_screenshot.py takes a picture of it)."""
+    got = {name: call for name, call in zip(PROCEDURES, reports["help"]["calls"])}
+    assert {name: call["menu_paths"] for name, call in got.items()} == {
+        STYLIZE: ["<Image>/Filters/Maskstyle/[1 Stylize]"],
+        REGIONS: ["<Image>/Filters/Maskstyle/[2 Regions]"],
+        HARMONIZE: ["<Image>/Layer/Maskstyle", "<Image>/Filters/Maskstyle/[3 Retouch]"],
+        BLUR: ["<Image>/Filters/Maskstyle/[3 Retouch]"],
+        SELECT_SUBJECT: ["<Image>/Select/Maskstyle"],
+    }
+    filters = sorted((path + "/" + call["menu_label"], name) for name, call in got.items()
+                     for path in call["menu_paths"] if path.startswith("<Image>/Filters/"))
+    assert [name for _, name in filters] == [STYLIZE, REGIONS, HARMONIZE, BLUR]
+
+
 def test_no_two_labels_share_a_mnemonic_with_each_other_or_the_dialog_buttons(reports):
     buttons = {"o": "_OK", "c": "_Cancel", "h": "_Help", "r": "_Reset"}
     for name, got in zip(PROCEDURES, reports["help"]["calls"]):
