@@ -407,8 +407,10 @@ class Installer:
                                + f"\nThe whole output is in {self.log_path}")
 
     def query(self, code: str) -> dict:
-        """Run a snippet in the venv's Python; it prints one JSON object."""
-        done = subprocess.run([str(self.python), "-c", code], capture_output=True, text=True)
+        """Run a snippet in the venv's Python; it prints one JSON object. It runs in the venv's
+        folder: `python -c` looks in its working folder first, and a clone's root can hold a
+        maskstyle.egg-info from an editable build, which would hide the installed package."""
+        done = subprocess.run([str(self.python), "-c", code], capture_output=True, text=True, cwd=self.venv)
         if done.returncode != 0:
             raise InstallError(f"the environment's Python failed: {done.stderr.strip()[-800:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])

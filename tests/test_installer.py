@@ -47,9 +47,10 @@ def user_env(home: Path, **extra: str) -> dict:
     return env
 
 
-def install(home: Path, *args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def install(home: Path, *args: str, env: dict | None = None, timeout: float = 300,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the installer (stdout and stderr together in .stdout)."""
-    return subprocess.run([sys.executable, str(INSTALLER), *args], env=env or user_env(home),
+    return subprocess.run([sys.executable, str(INSTALLER), *args], env=env or user_env(home), cwd=cwd,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
 
 
@@ -605,3 +606,16 @@ def test_a_gimp_profile_named_2_10_gets_the_gimpfu_front_end(tmp_path):
     assert_front_end_installed(old, GIMP210_SOURCE)
     assert_front_end_installed(new, PLUGIN_SOURCE)
     assert "GIMP 2.10" in "\n".join(summary(out)["Installed"])
+
+
+def test_an_egg_info_in_the_working_folder_does_not_hide_the_installed_package(tmp_path):
+    """An editable build leaves maskstyle.egg-info in the clone's root, where the installer is
+    usually run; its check must still see the venv's install and not reinstall (which replaced
+    the editable install with a copy and wrote pip's cache into HOME)."""
+    home, folder = tmp_path / "home", tmp_path / "clone-root"
+    home.mkdir()
+    (folder / "maskstyle.egg-info").mkdir(parents=True)
+    (folder / "maskstyle.egg-info" / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: maskstyle\nVersion: 0.1.0\n")
+    out = assert_ok(install(home, "--venv", str(VENV), "--no-self-check", "--no-download", cwd=folder))
+    assert "already installed" in step_line(out, 1), out
+    assert not (home / ".cache").exists()
