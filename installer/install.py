@@ -773,7 +773,7 @@ class Installer:
         line("Next:")
         maskstyle = show(self.python.parent / "maskstyle")
         if self.demo_result:
-            line(f"  look at the demo's result:  {show(self.demo_result)}")
+            line(f"  see the demo:       {show(self.demo_result)}")
         if not self.args.plugin_only:
             line(f"  check the install:  {maskstyle} doctor")
             line(f"  restyle a region:   {maskstyle} stylize photo.jpg --style painting.jpg "
