@@ -117,8 +117,14 @@ class Console:
 
     def line(self, text: str = "") -> None:
         self.clear()
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        self.write(text + "\n")
+
+    def write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:  # the reader went away (`| head`): go on installing, quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
 
     def status(self, text: str, plain: bool = False) -> None:
         """What is going on now: rewritten in place on a terminal; elsewhere a line if plain."""
@@ -130,8 +136,7 @@ class Console:
         width = max(20, shutil.get_terminal_size((80, 24)).columns - 1)
         if len(text) > width:
             text = text[:width - 3] + "..."
-        self.stream.write("\r" + text + " " * max(0, self.shown - len(text)))
-        self.stream.flush()
+        self.write("\r" + text + " " * max(0, self.shown - len(text)))
         self.shown = max(self.shown, len(text))
 
     def width(self) -> int:
@@ -139,7 +144,7 @@ class Console:
 
     def clear(self) -> None:
         if self.shown:
-            self.stream.write("\r" + " " * self.shown + "\r")
+            self.write("\r" + " " * self.shown + "\r")
             self.shown = 0
 
 

@@ -619,3 +619,14 @@ def test_an_egg_info_in_the_working_folder_does_not_hide_the_installed_package(t
     out = assert_ok(install(home, "--venv", str(VENV), "--no-self-check", "--no-download", cwd=folder))
     assert "already installed" in step_line(out, 1), out
     assert not (home / ".cache").exists()
+
+
+def test_output_piped_into_head_still_installs_everything_without_a_traceback(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    command = f"{sys.executable} {INSTALLER} --venv {VENV} --no-self-check --no-download | head -1"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", command], env=user_env(home), capture_output=True,
+                          text=True, timeout=300)
+    assert done.stdout.startswith("maskstyle installer: installing maskstyle"), done.stdout
+    assert done.returncode == 0 and "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+    assert config_file(home).is_file()  # the steps after the pipe closed still ran
