@@ -29,7 +29,6 @@ and defaults are defined once.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sys
 import threading

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartParser
 
 from .. import __version__
-from ..errors import InputError, MaskstyleError
+from ..errors import InputError
 from ..images import read_image, read_mask
 from .jobs import Job, JobQueue, QueueFull
 from .ops import OPS
