@@ -21,7 +21,7 @@ from conftest import make_content, make_style
 from maskstyle_wire import png
 from maskstyle_wire.client import Client, png_part
 from maskstyle_wire.errors import BackendError
-from server_process import Backend
+from server_process import backend_fixture
 
 JOBS, CLIENTS = 100, 4
 SIDE = 32
@@ -90,11 +90,7 @@ def make_jobs(n: int) -> list[dict]:
     return jobs
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    b = Backend(tmp_path_factory.mktemp("cfg"), env={"MASKSTYLE_MAX_QUEUED": "1"})
-    yield b
-    b.stop()
+backend = backend_fixture(MASKSTYLE_MAX_QUEUED="1")
 
 
 @pytest.fixture

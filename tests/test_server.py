@@ -19,7 +19,7 @@ from PIL import Image
 from conftest import make_content, make_mask, make_style
 from maskstyle.client import Client
 from maskstyle.errors import InputError
-from server_process import Backend
+from server_process import backend_fixture
 
 QUICK = {"quality": "fast", "iterations": 2, "max_side": 48, "encoder": "builtin"}
 # The neural method with many iterations: a job that runs long enough to be cancelled or queued behind.
@@ -35,11 +35,7 @@ def png(array) -> bytes:
 FILES = {"image": png(make_content()), "mask": png(make_mask()), "style": png(make_style())}
 
 
-@pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    b = Backend(tmp_path_factory.mktemp("cfg"), env={"MASKSTYLE_MAX_QUEUED": "2"})
-    yield b
-    b.stop()
+backend = backend_fixture(MASKSTYLE_MAX_QUEUED="2")
 
 
 @pytest.fixture

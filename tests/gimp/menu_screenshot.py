@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from . import harness
-from .screenshots import _wait_for_window, _x
+from .screenshots import _wait_for_window, _x, gimp_on_a_display
 
 DISPLAY_NUMBER = 78
 BATCH = r'''
@@ -52,21 +52,8 @@ def main(out_dir: str) -> int:
     _install(root)
     (root / "tmp" / "maskstyle-menu-config").mkdir(parents=True, exist_ok=True)
     (root / "tmp" / "maskstyle-menu.py").write_text(BATCH)
-    display = f"127.0.0.1:{DISPLAY_NUMBER}"
-    xvfb = subprocess.Popen(["Xvfb", f":{DISPLAY_NUMBER}", "-screen", "0", "1400x1000x24", "-listen", "tcp",
-                             "-ac", "-nolisten", "unix"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    gimp = None
-    try:
-        time.sleep(2)
-        variables = {"HOME": "/root", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-                     "DISPLAY": display, "GIMP3_DIRECTORY": "/tmp/maskstyle-menu-profile",
-                     "MASKSTYLE_CONFIG_DIR": "/tmp/maskstyle-menu-config", "NO_AT_BRIDGE": "1"}
-        command = ["timeout", "300", "chroot", str(root), "env", "-i",
-                   *[f"{k}={v}" for k, v in variables.items()],
-                   "gimp-3.0", "--no-splash", "-n", "--batch-interpreter", "python-fu-eval", "-b",
-                   'exec(open("/tmp/maskstyle-menu.py").read())']
-        log = open(out / "gimp-output.txt", "w")
-        gimp = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    with gimp_on_a_display(root, DISPLAY_NUMBER, "/tmp/maskstyle-menu.py", "/tmp/maskstyle-menu-profile",
+                           "/tmp/maskstyle-menu-config", out / "gimp-output.txt", time_limit=300) as display:
         window = _wait_for_window(".*GIMP", display, timeout=240)
         if window is None:
             print("no GIMP window appeared", file=sys.stderr)
@@ -81,14 +68,6 @@ def main(out_dir: str) -> int:
         _x("xdotool", "key", "Right", display=display)  # opens the submenu
         time.sleep(2)
         _x("import", "-window", "root", str(out / "filters-maskstyle-menu.png"), display=display)
-    finally:
-        if gimp is not None:
-            gimp.terminate()
-            try:
-                gimp.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                gimp.kill()
-        xvfb.terminate()
     print(f"screenshots in {out}")
     return 0
 

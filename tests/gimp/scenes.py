@@ -1,4 +1,5 @@
-"""Test images, and readers for the JSON reports that gimp_scenarios.py writes."""
+"""Test images, the jobs both GIMP tiers run, and readers for the JSON reports that
+gimp_scenarios.py (and gimp210_scenarios.py, the same report) writes."""
 
 from __future__ import annotations
 
@@ -70,6 +71,46 @@ def scene(files, *names):
     return {"width": SIZE, "height": SIZE, "layers": [layers[name] for name in names]}
 
 
+# ---------------------------------------------------------------- jobs
+
+STYLIZE = "plug-in-maskstyle-stylize-selection"
+HARMONIZE = "plug-in-maskstyle-harmonize-layer"
+SELECT_SUBJECT = "plug-in-maskstyle-select-subject"
+REGIONS = "plug-in-maskstyle-stylize-regions"
+BLUR = "plug-in-maskstyle-portrait-blur"
+RECTANGLE = {"kind": "rect", "x": 30, "y": 28, "w": 36, "h": 30}
+FEATHERED_ELLIPSE = {"kind": "ellipse", "x": 24, "y": 22, "w": 50, "h": 40, "feather": 10}
+
+
+def stylize_args(files):
+    return {"style-file": files["style"], "strength": 1.0, "quality": "fast", "preserve-color": False, "seed": 3}
+
+
+def stylize_job(files, selection, **step):
+    """Stylize Selection on Photo, in the Top/Photo/Background scene with this selection."""
+    return {"image": scene(files, "Top", "Photo", "Background"), "selection": selection,
+            "calls": [{"procedure": STYLIZE, "layer": "Photo", "args": stylize_args(files), **step}]}
+
+
+def slow_stylize_job(files):
+    """A stylize that runs long enough to be cut short: the best quality, neural (patch would finish first)."""
+    return stylize_job(files, RECTANGLE, args={**stylize_args(files), "quality": "best", "method": "neural"})
+
+
+def every_procedure_job(files):
+    """One call of every procedure (stylize, harmonize, select subject, regions, blur, in that order)
+    on a scene with a selection and a channel (Sky)."""
+    image = {**scene(files, "Top", "Pasted", "Photo", "Background"),
+             "channels": [{"name": "Sky", "selection": RECTANGLE}]}
+    return {"image": image, "selection": RECTANGLE, "calls": [
+        {"procedure": STYLIZE, "layer": "Photo", "args": stylize_args(files)},
+        {"procedure": HARMONIZE, "layer": "Pasted", "args": {"mode": "photo", "strength": 1.0}},
+        {"procedure": SELECT_SUBJECT, "layer": "Photo", "args": {"target": "refine", "operation": "replace"}},
+        {"procedure": REGIONS, "layer": "Photo", "args": {"channel-1": "Sky", "style-file-1": files["style"]}},
+        {"procedure": BLUR, "layer": "Photo", "args": {"radius": 4.0}},
+    ]}
+
+
 # ---------------------------------------------------------------- reports
 
 def _array(text):
@@ -119,6 +160,45 @@ def assert_untouched(report, max_shift=1):
 
 def assert_unchanged(report):
     assert report["after"] == report["before"]
+
+
+def assert_stylized_within_the_selection(report):
+    """A stylize_job's checks on both tiers: it succeeded with one new layer, "Stylized (style)",
+    directly above Photo, that covers the selected part of Photo and stays within Photo, masked by
+    the selection; nothing else was touched and the selection is as it was; the visible image
+    changed inside the selection only. The new layer and its mask."""
+    call = report["calls"][0]
+    assert call["status"] == "success", call["message"]
+
+    added = new_layers(report)
+    assert [layer["name"] for layer in added] == ["Stylized (style)"]
+    stylized, after = added[0], layers_by_name(report["after"])
+    assert stylized["position"] == after["Photo"]["position"] - 1  # directly above the source
+    assert after["Top"]["position"] == 0
+    assert_untouched(report)  # the source layer's pixels are bit-identical, and so is the rest
+
+    # It covers the selected part of the source layer and stays within that layer.
+    selection = selection_of(report["before"])
+    ys, xs = np.nonzero(selection)
+    photo = after["Photo"]
+    x, y, w, h = stylized["x"], stylized["y"], stylized["width"], stylized["height"]
+    assert x <= max(xs.min(), photo["x"]) and y <= max(ys.min(), photo["y"])
+    assert x + w >= min(xs.max() + 1, photo["x"] + photo["width"])
+    assert y + h >= min(ys.max() + 1, photo["y"] + photo["height"])
+    assert photo["x"] <= x and photo["y"] <= y
+    assert x + w <= photo["x"] + photo["width"] and y + h <= photo["y"] + photo["height"]
+
+    # Its layer mask is the selection, soft edges included.
+    assert stylized["mask"] is not None
+    mask = layer_mask(stylized)
+    assert np.array_equal(mask, selection[y:y + h, x:x + w])
+    assert np.array_equal(selection_of(report["after"]), selection)
+
+    # The visible image changes inside the selection only.
+    changed = np.any(composite_of(report["before"]) != composite_of(report["after"]), axis=-1)
+    assert not changed[selection == 0].any()
+    assert changed[selection == 255].mean() > 0.2
+    return stylized, mask
 
 
 def undo_groups(events):

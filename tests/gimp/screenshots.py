@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import harness
@@ -66,6 +67,39 @@ def _wait_for_window(title, display, timeout=120.0):
     return None
 
 
+@contextmanager
+def gimp_on_a_display(root: Path, display_number: int, script: str, profile: str, config: str, log: Path,
+                      quit_after: bool = False, time_limit: int | None = None):
+    """Xvfb on :display_number, and on it the full GIMP 3 inside root, running the Python script at
+    script with a GIMP profile and a maskstyle config folder of its own (all three paths inside the
+    root); then Gimp.quit() when quit_after, and killed after time_limit seconds when given. GIMP's
+    output goes to log. Yields the display's name; on leaving, GIMP and Xvfb are stopped."""
+    display = f"127.0.0.1:{display_number}"
+    xvfb = subprocess.Popen(["Xvfb", f":{display_number}", "-screen", "0", "1400x1000x24", "-listen", "tcp",
+                             "-ac", "-nolisten", "unix"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gimp = None
+    try:
+        time.sleep(2)
+        variables = {**harness.BASE_ENV, "DISPLAY": display, "GIMP3_DIRECTORY": profile,
+                     "MASKSTYLE_CONFIG_DIR": config, "NO_AT_BRIDGE": "1"}
+        command = harness.chroot_command(root, variables, "gimp-3.0", "--no-splash", "-n", "--batch-interpreter",
+                                         "python-fu-eval", "-b", f'exec(open("{script}").read())',
+                                         *(["-b", "Gimp.quit()"] if quit_after else []))
+        if time_limit is not None:
+            command = ["timeout", str(time_limit), *command]
+        with open(log, "w") as output:
+            gimp = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        yield display
+    finally:
+        if gimp is not None:
+            gimp.terminate()
+            try:
+                gimp.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                gimp.kill()
+        xvfb.terminate()
+
+
 def _shoot(window, path, display):
     time.sleep(1.0)  # let it draw
     _x("import", "-window", window, str(path), display=display)
@@ -81,23 +115,9 @@ def main(out_dir: str) -> int:
     shutil.copytree(root / harness.gimp_plugin_dir(), profile_host / "plug-ins" / "maskstyle")
     config_host = root / "tmp" / "maskstyle-screenshots-config"
     config_host.mkdir(parents=True, exist_ok=True)
-    display = f"127.0.0.1:{DISPLAY_NUMBER}"
-    xvfb = subprocess.Popen(["Xvfb", f":{DISPLAY_NUMBER}", "-screen", "0", "1400x1000x24", "-listen", "tcp",
-                             "-ac", "-nolisten", "unix"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    gimp = None
-    try:
-        time.sleep(2)
-        names = list(DIALOGS)
-        batch = f"NAMES = {names!r}\n" + BATCH
-        (root / "tmp" / "maskstyle-screenshots.py").write_text(batch)
-        variables = {"HOME": "/root", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-                     "DISPLAY": display, "GIMP3_DIRECTORY": "/tmp/maskstyle-screenshots-profile",
-                     "MASKSTYLE_CONFIG_DIR": "/tmp/maskstyle-screenshots-config", "NO_AT_BRIDGE": "1"}
-        command = ["chroot", str(root), "env", "-i", *[f"{k}={v}" for k, v in variables.items()],
-                   "gimp-3.0", "--no-splash", "-n", "--batch-interpreter", "python-fu-eval", "-b",
-                   'exec(open("/tmp/maskstyle-screenshots.py").read())', "-b", "Gimp.quit()"]
-        log = open(out / "gimp-output.txt", "w")
-        gimp = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    (root / "tmp" / "maskstyle-screenshots.py").write_text(f"NAMES = {list(DIALOGS)!r}\n" + BATCH)
+    with gimp_on_a_display(root, DISPLAY_NUMBER, "/tmp/maskstyle-screenshots.py", "/tmp/maskstyle-screenshots-profile",
+                           "/tmp/maskstyle-screenshots-config", out / "gimp-output.txt", quit_after=True) as display:
         for name, title in DIALOGS.items():
             window = _wait_for_window(title, display)
             if window is None:
@@ -122,14 +142,6 @@ def main(out_dir: str) -> int:
                 time.sleep(0.5)
         _x("import", "-window", "root", str(out / "gimp-window.png"), display=display)
         time.sleep(3)
-    finally:
-        if gimp is not None:
-            gimp.terminate()
-            try:
-                gimp.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                gimp.kill()
-        xvfb.terminate()
     output = (out / "gimp-output.txt").read_text(errors="replace")
     for line in output.splitlines():
         if any(word in line for word in ("mnemonic", "serialize", "CRITICAL", "maskstyle", "Traceback")):

@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import base64
-import os
-import signal
-import time
 
 import numpy as np
 import pytest
 from maskstyle_wire import png
-from server_process import Backend
 
-from . import harness
-from .harness import client_for, free_port
-from .scenes import (SIZE, assert_unchanged, assert_untouched, composite_of, layer_mask, layer_rgba, layers_by_name,
-                     new_layers, scene, selection_of, xfail_if_op_missing)
-
-STYLIZE = "plug-in-maskstyle-stylize-selection"
-HARMONIZE = "plug-in-maskstyle-harmonize-layer"
-SELECT_SUBJECT = "plug-in-maskstyle-select-subject"
-REGIONS = "plug-in-maskstyle-stylize-regions"
-BLUR = "plug-in-maskstyle-portrait-blur"
-RECTANGLE = {"kind": "rect", "x": 30, "y": 28, "w": 36, "h": 30}
-FEATHERED_ELLIPSE = {"kind": "ellipse", "x": 24, "y": 22, "w": 50, "h": 40, "feather": 10}
-
-
-def _stylize_args(files):
-    return {"style-file": files["style"], "strength": 1.0, "quality": "fast", "preserve-color": False, "seed": 3}
+from .harness import check_a_killed_plugin_cancels_its_job, client_for, free_port, run_killing_the_backend
+from .scenes import (FEATHERED_ELLIPSE, HARMONIZE, RECTANGLE, SELECT_SUBJECT, SIZE, STYLIZE,
+                     assert_stylized_within_the_selection, assert_unchanged, assert_untouched, every_procedure_job,
+                     layer_rgba, layers_by_name, new_layers, scene, selection_of, slow_stylize_job, stylize_args,
+                     stylize_job, xfail_if_op_missing)
 
 
 def _stylize(gimp, files, env, selection):
-    return gimp.run({"image": scene(files, "Top", "Photo", "Background"), "selection": selection,
-                     "calls": [{"procedure": STYLIZE, "layer": "Photo", "args": _stylize_args(files)}]}, env)
+    return gimp.run(stylize_job(files, selection), env)
 
 
 # ---------------------------------------------------------------- stylize
@@ -40,39 +24,9 @@ def _stylize(gimp, files, env, selection):
 @pytest.mark.parametrize("shape", [RECTANGLE, FEATHERED_ELLIPSE], ids=["rectangle", "feathered-ellipse"])
 def test_stylize_adds_one_layer_masked_by_the_selection(gimp, files, env, shape):
     report = _stylize(gimp, files, env, shape)
-    call = report["calls"][0]
-    assert call["status"] == "success", call["message"]
-
-    added = new_layers(report)
-    assert [layer["name"] for layer in added] == ["Stylized (style)"]
-    stylized, after = added[0], layers_by_name(report["after"])
-    assert stylized["position"] == after["Photo"]["position"] - 1  # directly above the source
-    assert after["Top"]["position"] == 0
-    assert_untouched(report)  # the source layer's pixels are bit-identical, and so is the rest
-
-    # It covers the selected part of the source layer and stays within that layer.
-    selection = selection_of(report["before"])
-    ys, xs = np.nonzero(selection)
-    photo = after["Photo"]
-    x, y, w, h = stylized["x"], stylized["y"], stylized["width"], stylized["height"]
-    assert x <= max(xs.min(), photo["x"]) and y <= max(ys.min(), photo["y"])
-    assert x + w >= min(xs.max() + 1, photo["x"] + photo["width"])
-    assert y + h >= min(ys.max() + 1, photo["y"] + photo["height"])
-    assert photo["x"] <= x and photo["y"] <= y
-    assert x + w <= photo["x"] + photo["width"] and y + h <= photo["y"] + photo["height"]
-
-    # Its layer mask is the selection, soft edges included.
-    assert stylized["mask"] is not None
-    mask = layer_mask(stylized)
-    assert np.array_equal(mask, selection[y:y + h, x:x + w])
+    _, mask = assert_stylized_within_the_selection(report)
     if shape.get("feather"):
         assert np.count_nonzero((mask > 0) & (mask < 255)) > 100
-    assert np.array_equal(selection_of(report["after"]), selection)
-
-    # The visible image changes inside the selection only.
-    changed = np.any(composite_of(report["before"]) != composite_of(report["after"]), axis=-1)
-    assert not changed[selection == 0].any()
-    assert changed[selection == 255].mean() > 0.2
 
 
 def test_stylize_with_nothing_selected_says_so_and_changes_nothing(gimp, files, env):
@@ -95,18 +49,9 @@ def test_a_bad_token_is_reported_and_changes_nothing(gimp, files, env):
 
 def test_every_procedure_reports_a_missing_backend_and_changes_nothing(gimp, files):
     env = {"MASKSTYLE_URL": f"http://127.0.0.1:{free_port()}", "MASKSTYLE_TOKEN": "nobody-listens"}
-    image = {**scene(files, "Top", "Pasted", "Photo", "Background"),
-             "channels": [{"name": "Sky", "selection": RECTANGLE}]}
-    report = gimp.run({
-        "image": image, "selection": RECTANGLE,
-        "calls": [
-            {"procedure": STYLIZE, "layer": "Photo", "args": _stylize_args(files)},
-            {"procedure": STYLIZE, "layer": ["Photo", "Background"], "args": _stylize_args(files)},
-            {"procedure": HARMONIZE, "layer": "Pasted", "args": {"mode": "photo", "strength": 1.0}},
-            {"procedure": SELECT_SUBJECT, "layer": "Photo", "args": {"target": "refine", "operation": "replace"}},
-            {"procedure": REGIONS, "layer": "Photo", "args": {"channel-1": "Sky", "style-file-1": files["style"]}},
-            {"procedure": BLUR, "layer": "Photo", "args": {"radius": 4.0}},
-        ]}, env)
+    job = every_procedure_job(files)
+    job["calls"].insert(1, {"procedure": STYLIZE, "layer": ["Photo", "Background"], "args": stylize_args(files)})
+    report = gimp.run(job, env)
     for call in report["calls"]:
         assert call["status"] == "execution-error"
         assert call["message"].startswith(f"The maskstyle backend is not running at {env['MASKSTYLE_URL']}")
@@ -205,53 +150,14 @@ def test_select_subject_intersects_with_the_selection(gimp, files, env, backend)
 
 # ---------------------------------------------------------------- cancel
 
-def _running_jobs(backend):
-    return client_for(backend).info()["queue"]["running"]
-
-
-def _wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def test_a_killed_plugin_cancels_its_backend_job(gimp, files, env, backend):
     """Cancelling the progress bar makes GIMP kill the plug-in; the backend job must stop too."""
-    _wait_until(lambda: _running_jobs(backend) == 0, 120, "an idle backend")
-    slow = {**_stylize_args(files), "quality": "best", "method": "neural"}  # patch would finish first
-    run = gimp.start({"image": scene(files, "Top", "Photo", "Background"), "selection": RECTANGLE,
-                      "calls": [{"procedure": STYLIZE, "layer": "Photo", "args": slow}]}, env)
-    try:
-        _wait_until(lambda: _running_jobs(backend) == 1, 120, "the plug-in's job to run")
-        pid = run.plugin_pid()
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
-        _wait_until(lambda: _running_jobs(backend) == 0, 30, "the backend job to be cancelled")
-    finally:
-        report = gimp.finish(run)
-    assert report["calls"][0]["status"] != "success"
-    assert_unchanged(report)
+    check_a_killed_plugin_cancels_its_job(gimp, slow_stylize_job(files), env, backend)
 
 
 def test_a_backend_that_dies_mid_job_gives_a_clear_message_and_changes_nothing(gimp, files, tmp_path):
     """The backend process is killed while it stylizes; the plug-in says so and adds nothing."""
-    (tmp_path / "cfg").mkdir()
-    doomed = Backend(tmp_path / "cfg")
-    try:
-        doomed_env = harness.backend_env(doomed)
-        slow = {**_stylize_args(files), "quality": "best", "method": "neural"}
-        run = gimp.start({"image": scene(files, "Top", "Photo", "Background"), "selection": RECTANGLE,
-                          "calls": [{"procedure": STYLIZE, "layer": "Photo", "args": slow}]}, doomed_env)
-        try:
-            _wait_until(lambda: _running_jobs(doomed) == 1, 120, "the plug-in's job to run")
-            doomed.proc.kill()
-        finally:
-            report = gimp.finish(run)
-    finally:
-        doomed.stop()
+    report, _ = run_killing_the_backend(gimp, slow_stylize_job(files), tmp_path / "cfg")
     call = report["calls"][0]
     assert call["status"] != "success"
     assert "stopped while it worked on the job" in call["message"] and "nothing was changed" in call["message"]

@@ -9,21 +9,19 @@ MASKSTYLE_GIMP210_ROOT overrides the root's folder, MASKSTYLE_GIMP210_PARTS the 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 from maskstyle_wire.settings import GIMP2, plugin_layout  # noqa: E402
 
-from gimp.harness import debian_mirror  # noqa: E402 (tests/ is on sys.path, as for server_process)
+# The tier-independent parts of the GIMP 3 tier's harness (tests/ is on sys.path, as for server_process)
+from gimp.harness import BASE_ENV, ScenarioRunner, chroot_command, debian_mirror  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -110,19 +108,12 @@ def build_root(root: Path) -> subprocess.CompletedProcess:
     return done
 
 
-def _chroot_command(root: Path, variables: dict, *args: str) -> list[str]:
-    return ["chroot", str(root), "env", "-i", *[f"{k}={v}" for k, v in variables.items()], *args]
-
-
-BASE_ENV = {"HOME": "/root", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
-
-
 def create_profile(root: Path) -> None:
     """Start GIMP once so that it makes its profile (before a plug-in is copied into it)."""
     if (root / PROFILE / "gimprc").exists() or (root / PROFILE / "pluginrc").exists():
         return
-    subprocess.run(_chroot_command(root, BASE_ENV, "gimp-console-2.10", "-idf", "--batch-interpreter",
-                                   "python-fu-eval", "-b", "pdb.gimp_quit(1)"),
+    subprocess.run(chroot_command(root, BASE_ENV, "gimp-console-2.10", "-idf", "--batch-interpreter",
+                                  "python-fu-eval", "-b", "pdb.gimp_quit(1)"),
                    capture_output=True, text=True, timeout=GIMP_RUN_TIMEOUT)
 
 
@@ -144,78 +135,18 @@ def install_plugin(root: Path) -> Path:
     return target
 
 
-class GimpError(Exception):
-    pass
+class GimpRunner(ScenarioRunner):
+    """Runs gimp210_scenarios.run_job in gimp-console-2.10 inside the root."""
 
+    SCRIPT = HERE / "gimp210_scenarios.py"
+    NAME = "GIMP 2.10"
+    RUN_TIMEOUT = GIMP_RUN_TIMEOUT
+    timings = TIMINGS
 
-class GimpRun:
-    def __init__(self, process: subprocess.Popen, out: Path, started: float):
-        self.process, self.out, self.started = process, out, started
-
-    def plugin_pid(self) -> int | None:
-        """The pid of the maskstyle plug-in (python2 .../maskstyle.py) that this GIMP started."""
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-                cmdline = (stat.parent / "cmdline").read_bytes()
-            except (OSError, IndexError, ValueError):
-                continue
-            if parent == self.process.pid and b"maskstyle.py" in cmdline:
-                return int(stat.parent.name)
-        return None
-
-
-class GimpRunner:
-    """Runs gimp210_scenarios.run_job in gimp-console-2.10 inside the root, one GIMP per job."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self.host_dir = Path(tempfile.mkdtemp(prefix="maskstyle-", dir=root / "tmp"))
-        self.dir = "/" + str(self.host_dir.relative_to(root))
-        shutil.copy2(HERE / "gimp210_scenarios.py", self.host_dir / "gimp210_scenarios.py")
-        (self.host_dir / "no-config").mkdir()
-
-    def path(self, name: str) -> tuple[Path, str]:
-        return self.host_dir / name, f"{self.dir}/{name}"
-
-    def run(self, job: dict, env: dict[str, str]) -> dict:
-        return self.finish(self.start(job, env))
-
-    def start(self, job: dict, env: dict[str, str]) -> "GimpRun":
-        name = uuid.uuid4().hex[:8]
-        job_host, job_path = self.path(f"job-{name}.json")
-        out_host, out_path = self.path(f"out-{name}.json")
-        job_host.write_text(json.dumps({**job, "out": out_path}))
+    def gimp_command(self, job_path: str) -> list[str]:
         batch = f'execfile("{self.dir}/gimp210_scenarios.py"); run_job("{job_path}")'
-        variables = {**BASE_ENV, "MASKSTYLE_CONFIG_DIR": f"{self.dir}/no-config", **env}
-        command = _chroot_command(self.root, variables, "gimp-console-2.10", "-idf", "--batch-interpreter",
-                                  "python-fu-eval", "-b", batch, "-b", "pdb.gimp_quit(1)")
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        return GimpRun(process, out_host, time.monotonic())
-
-    def finish(self, run: "GimpRun") -> dict:
-        try:
-            output, _ = run.process.communicate(timeout=GIMP_RUN_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            run.process.kill()
-            output, _ = run.process.communicate()
-            raise GimpError(f"GIMP 2.10 did not finish within {GIMP_RUN_TIMEOUT} s:\n{output[-3000:]}")
-        TIMINGS["gimp_runs"].append(time.monotonic() - run.started)
-        if not run.out.exists():
-            raise GimpError(f"GIMP wrote no result (exit {run.process.returncode}):\n{output[-4000:]}")
-        report = json.loads(run.out.read_text())
-        if "exception" in report:
-            raise GimpError(f"the GIMP-side script failed:\n{report['exception']}\n{output[-2000:]}")
-        report["gimp_output"] = output
-        return report
-
-    def run_all(self, jobs: list[dict], env: dict[str, str]) -> list[dict]:
-        """Several scenarios in one GIMP (one start-up instead of one each); a report per job."""
-        report = self.run({"runs": jobs}, env)
-        return [{**run, "gimp_output": report["gimp_output"]} for run in report["runs"]]
-
-    def close(self) -> None:
-        shutil.rmtree(self.host_dir, ignore_errors=True)
+        return ["gimp-console-2.10", "-idf", "--batch-interpreter", "python-fu-eval", "-b", batch,
+                "-b", "pdb.gimp_quit(1)"]
 
 
 def summary() -> str:

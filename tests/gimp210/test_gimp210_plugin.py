@@ -7,27 +7,17 @@ runs print as "<procedure label>-Warning: <message>"."""
 
 from __future__ import annotations
 
-import os
-import signal
-import time
-
 import numpy as np
 import pytest
-from server_process import Backend
 
-from gimp.harness import client_for, free_port
+from gimp.harness import backend_env, check_a_killed_plugin_cancels_its_job, free_port, run_killing_the_backend
 from gimp.test_gimp_plugin import _backend_mask
-from gimp.scenes import (assert_unchanged, assert_untouched, channel_of, composite_of, layer_mask, layer_rgba,
-                         layers_by_name, new_layers, scene, selection_of, undo_groups)
+from gimp.scenes import (BLUR, FEATHERED_ELLIPSE, HARMONIZE, RECTANGLE, REGIONS, SELECT_SUBJECT, STYLIZE,
+                         assert_stylized_within_the_selection, assert_unchanged, assert_untouched, channel_of,
+                         every_procedure_job, layer_mask, layer_rgba, layers_by_name, new_layers, scene, selection_of,
+                         slow_stylize_job, stylize_job, undo_groups)
 
-STYLIZE = "plug-in-maskstyle-stylize-selection"
-HARMONIZE = "plug-in-maskstyle-harmonize-layer"
-SELECT_SUBJECT = "plug-in-maskstyle-select-subject"
-REGIONS = "plug-in-maskstyle-stylize-regions"
-BLUR = "plug-in-maskstyle-portrait-blur"
-RECTANGLE = {"kind": "rect", "x": 30, "y": 28, "w": 36, "h": 30}
 LEFT_HALF = {"kind": "rect", "x": 0, "y": 0, "w": 48, "h": 96}
-FEATHERED_ELLIPSE = {"kind": "ellipse", "x": 24, "y": 22, "w": 50, "h": 40, "feather": 10}
 GIMP3_ARGUMENTS = {  # after run-mode, image and the drawable(s): the GIMP 3 plug-in's, in its order
     STYLIZE: ["style-file", "strength", "quality", "preserve-color", "seed", "seam", "method"],
     REGIONS: ["channel-1", "style-file-1", "channel-2", "style-file-2", "channel-3", "style-file-3", "rest-file",
@@ -38,22 +28,12 @@ GIMP3_ARGUMENTS = {  # after run-mode, image and the drawable(s): the GIMP 3 plu
 }
 
 
-def _stylize_args(files):
-    return {"style-file": files["style"], "strength": 1.0, "quality": "fast", "preserve-color": False, "seed": 3}
-
-
-def _stylize_job(files, selection, **step):
-    return {"image": scene(files, "Top", "Photo", "Background"), "selection": selection,
-            "calls": [{"procedure": STYLIZE, "layer": "Photo", "args": _stylize_args(files), **step}]}
-
-
 @pytest.fixture(scope="module")
 def stylized(gimp, files, backend):
     """Every stylize scenario in one GIMP run: rectangle, feathered ellipse, recorded, nothing selected."""
-    env = {"MASKSTYLE_URL": backend.url, "MASKSTYLE_TOKEN": backend.token}
-    jobs = {"rectangle": _stylize_job(files, RECTANGLE), "feathered-ellipse": _stylize_job(files, FEATHERED_ELLIPSE),
-            "recorded": _stylize_job(files, RECTANGLE, recorded=True), "nothing-selected": _stylize_job(files, None)}
-    return dict(zip(jobs, gimp.run_all(list(jobs.values()), env)))
+    jobs = {"rectangle": stylize_job(files, RECTANGLE), "feathered-ellipse": stylize_job(files, FEATHERED_ELLIPSE),
+            "recorded": stylize_job(files, RECTANGLE, recorded=True), "nothing-selected": stylize_job(files, None)}
+    return dict(zip(jobs, gimp.run_all(list(jobs.values()), backend_env(backend))))
 
 
 def test_the_procedures_have_the_gimp3_names_and_arguments(gimp, env):
@@ -66,37 +46,10 @@ def test_the_procedures_have_the_gimp3_names_and_arguments(gimp, env):
 @pytest.mark.parametrize("shape", ["rectangle", "feathered-ellipse"])
 def test_stylize_adds_one_layer_masked_by_the_selection(stylized, shape):
     report = stylized[shape]
-    call = report["calls"][0]
-    assert call["status"] == "success", call["message"]
-
-    added = new_layers(report)
-    assert [layer["name"] for layer in added] == ["Stylized (style)"]
-    stylized_layer, after = added[0], layers_by_name(report["after"])
-    assert stylized_layer["position"] == after["Photo"]["position"] - 1  # directly above the source
-    assert after["Top"]["position"] == 0
-    assert_untouched(report)
-
-    selection = selection_of(report["before"])
-    ys, xs = np.nonzero(selection)
-    photo = after["Photo"]
-    x, y, w, h = stylized_layer["x"], stylized_layer["y"], stylized_layer["width"], stylized_layer["height"]
-    assert x <= max(xs.min(), photo["x"]) and y <= max(ys.min(), photo["y"])
-    assert x + w >= min(xs.max() + 1, photo["x"] + photo["width"])
-    assert y + h >= min(ys.max() + 1, photo["y"] + photo["height"])
-    assert photo["x"] <= x and photo["y"] <= y
-    assert x + w <= photo["x"] + photo["width"] and y + h <= photo["y"] + photo["height"]
-
-    assert stylized_layer["mask"] is not None
-    mask = layer_mask(stylized_layer)
-    assert np.array_equal(mask, selection[y:y + h, x:x + w])
+    layer, mask = assert_stylized_within_the_selection(report)
     if shape == "feathered-ellipse":
         assert np.count_nonzero((mask > 0) & (mask < 255)) > 100
-    assert (layer_rgba(stylized_layer)[..., 3] == 255).all()  # the alpha went into the mask
-    assert np.array_equal(selection_of(report["after"]), selection)
-
-    changed = np.any(composite_of(report["before"]) != composite_of(report["after"]), axis=-1)
-    assert not changed[selection == 0].any()
-    assert changed[selection == 255].mean() > 0.2
+    assert (layer_rgba(layer)[..., 3] == 255).all()  # the alpha went into the mask
 
 
 def test_stylize_changes_the_image_in_one_undo_group(stylized):
@@ -120,7 +73,7 @@ def test_stylize_with_nothing_selected_says_so_and_changes_nothing(stylized):
 
 
 def test_a_bad_token_is_reported_and_changes_nothing(gimp, files, env):
-    report = gimp.run(_stylize_job(files, RECTANGLE), {**env, "MASKSTYLE_TOKEN": "wrong-token"})
+    report = gimp.run(stylize_job(files, RECTANGLE), {**env, "MASKSTYLE_TOKEN": "wrong-token"})
     call = report["calls"][0]
     assert call["status"] == "execution-error"
     assert _said(report, "Stylize Selection", "The maskstyle backend refused the access token")
@@ -130,17 +83,7 @@ def test_a_bad_token_is_reported_and_changes_nothing(gimp, files, env):
 
 def test_every_procedure_reports_a_stopped_backend_and_changes_nothing(gimp, files):
     env = {"MASKSTYLE_URL": f"http://127.0.0.1:{free_port()}", "MASKSTYLE_TOKEN": "nobody-listens"}
-    image = {**scene(files, "Top", "Pasted", "Photo", "Background"),
-             "channels": [{"name": "Sky", "selection": RECTANGLE}]}
-    report = gimp.run({
-        "image": image, "selection": RECTANGLE,
-        "calls": [
-            {"procedure": STYLIZE, "layer": "Photo", "args": _stylize_args(files)},
-            {"procedure": HARMONIZE, "layer": "Pasted", "args": {"mode": "photo", "strength": 1.0}},
-            {"procedure": SELECT_SUBJECT, "layer": "Photo", "args": {"target": "refine", "operation": "replace"}},
-            {"procedure": REGIONS, "layer": "Photo", "args": {"channel-1": "Sky", "style-file-1": files["style"]}},
-            {"procedure": BLUR, "layer": "Photo", "args": {"radius": 4.0}},
-        ]}, env)
+    report = gimp.run(every_procedure_job(files), env)
     labels = ["Stylize Selection", "Harmonize Layer", "Select Subject", "Stylize Regions", "Portrait Blur"]
     for call, label in zip(report["calls"], labels):
         assert call["status"] == "execution-error", label
@@ -151,53 +94,13 @@ def test_every_procedure_reports_a_stopped_backend_and_changes_nothing(gimp, fil
 
 # ---------------------------------------------------------------- cancel, and a backend that dies
 
-def _running_jobs(backend):
-    return client_for(backend).info()["queue"]["running"]
-
-
-def _wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def _slow_stylize(files):
-    return {"image": scene(files, "Top", "Photo", "Background"), "selection": RECTANGLE,
-            "calls": [{"procedure": STYLIZE, "layer": "Photo",
-                       "args": {**_stylize_args(files), "quality": "best", "method": "neural"}}]}
-
-
 def test_a_killed_plugin_cancels_its_backend_job(gimp, files, env, backend):
     """GIMP kills a plug-in whose progress is cancelled: the bridge sees its pipe close and cancels."""
-    _wait_until(lambda: _running_jobs(backend) == 0, 120, "an idle backend")
-    run = gimp.start(_slow_stylize(files), env)
-    try:
-        _wait_until(lambda: _running_jobs(backend) == 1, 120, "the plug-in's job to run")
-        pid = run.plugin_pid()
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
-        _wait_until(lambda: _running_jobs(backend) == 0, 30, "the backend job to be cancelled")
-    finally:
-        report = gimp.finish(run)
-    assert report["calls"][0]["status"] != "success"
-    assert_unchanged(report)
+    check_a_killed_plugin_cancels_its_job(gimp, slow_stylize_job(files), env, backend)
 
 
 def test_a_backend_that_dies_mid_job_gives_a_clear_message_and_changes_nothing(gimp, files, tmp_path):
-    (tmp_path / "cfg").mkdir()
-    doomed = Backend(tmp_path / "cfg")
-    try:
-        run = gimp.start(_slow_stylize(files), {"MASKSTYLE_URL": doomed.url, "MASKSTYLE_TOKEN": doomed.token})
-        try:
-            _wait_until(lambda: _running_jobs(doomed) == 1, 120, "the plug-in's job to run")
-            doomed.proc.kill()
-        finally:
-            report = gimp.finish(run)
-    finally:
-        doomed.stop()
+    report, doomed = run_killing_the_backend(gimp, slow_stylize_job(files), tmp_path / "cfg")
     assert report["calls"][0]["status"] == "execution-error"
     assert _said(report, "Stylize Selection", f"The maskstyle backend at {doomed.url} stopped while it worked")
     assert "Traceback" not in report["gimp_output"]
@@ -208,7 +111,6 @@ def test_a_backend_that_dies_mid_job_gives_a_clear_message_and_changes_nothing(g
 
 @pytest.fixture(scope="module")
 def others(gimp, files, backend):
-    env = {"MASKSTYLE_URL": backend.url, "MASKSTYLE_TOKEN": backend.token}
     jobs = {
         "harmonize": {"image": scene(files, "Pasted", "Photo", "Background"),
                       "calls": [{"procedure": HARMONIZE, "layer": "Pasted", "args": {"mode": "photo", "strength": 1.0}}]},
@@ -230,37 +132,33 @@ def others(gimp, files, backend):
                                         "channel-2": "Right", "style-file-2": files["style2"],
                                         "quality": "fast", "seed": 1}}]},
     }
-    return dict(zip(jobs, gimp.run_all(list(jobs.values()), env)))
+    return dict(zip(jobs, gimp.run_all(list(jobs.values()), backend_env(backend))))
+
+
+def _one_layer_over(report, name, source):
+    """The call succeeded with one new layer, name, directly above the layer source and in the same
+    place; nothing else was touched. (The new layer, the source layer.)"""
+    call = report["calls"][0]
+    assert call["status"] == "success", call["message"]
+    added = new_layers(report)
+    assert [layer["name"] for layer in added] == [name]
+    below = layers_by_name(report["after"])[source]
+    layer = added[0]
+    assert (layer["x"], layer["y"], layer["width"], layer["height"]) == (below["x"], below["y"], below["width"],
+                                                                          below["height"])
+    assert layer["position"] == below["position"] - 1
+    assert_untouched(report)
+    return layer, below
 
 
 def test_harmonize_adds_a_layer_with_the_same_place_and_alpha(others):
-    report = others["harmonize"]
-    call = report["calls"][0]
-    assert call["status"] == "success", call["message"]
-    added = new_layers(report)
-    assert [layer["name"] for layer in added] == ["Harmonized (Pasted)"]
-    pasted = layers_by_name(report["after"])["Pasted"]
-    layer = added[0]
-    assert (layer["x"], layer["y"], layer["width"], layer["height"]) == (pasted["x"], pasted["y"], pasted["width"],
-                                                                          pasted["height"])
-    assert layer["position"] == pasted["position"] - 1
+    layer, pasted = _one_layer_over(others["harmonize"], "Harmonized (Pasted)", "Pasted")
     assert np.array_equal(layer_rgba(layer)[..., 3], layer_rgba(pasted)[..., 3])
-    assert_untouched(report)
 
 
 def test_portrait_blur_adds_a_blurred_copy_above(others):
-    report = others["blur"]
-    call = report["calls"][0]
-    assert call["status"] == "success", call["message"]
-    added = new_layers(report)
-    assert [layer["name"] for layer in added] == ["Portrait blur"]
-    photo = layers_by_name(report["after"])["Photo"]
-    layer = added[0]
-    assert (layer["x"], layer["y"], layer["width"], layer["height"]) == (photo["x"], photo["y"], photo["width"],
-                                                                          photo["height"])
-    assert layer["position"] == photo["position"] - 1
+    layer, photo = _one_layer_over(others["blur"], "Portrait blur", "Photo")
     assert not np.array_equal(layer_rgba(layer), layer_rgba(photo))
-    assert_untouched(report)
 
 
 def test_select_subject_makes_the_backends_mask_the_selection(others, backend):
