@@ -64,7 +64,7 @@ def test_result_layer_sits_on_the_selection_with_its_mask(content, style, mask):
     result = stylize(content, mask, style, StylizeOptions(**QUICK))
     (layer,) = result.layers
     h, w = layer.mask.shape
-    assert layer.rgb.shape == (h, w, 3) and layer.rgba[..., 3].min() == 255
+    assert layer.rgb.shape == (h, w, 3) and np.array_equal(layer.rgba[..., 3], layer.mask)
     assert np.array_equal(layer.mask, mask[layer.y:layer.y + h, layer.x:layer.x + w])
     assert mask.sum() == layer.mask.sum()  # the crop covers the whole selection
     assert result.encoder == "none"  # the default, patch synthesis, needs no encoder

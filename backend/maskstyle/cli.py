@@ -82,7 +82,7 @@ def write_layers(folder: str | Path, layers, encoder: str, device: str, size) ->
                 "device": device, "layers": []}
     for i, layer in enumerate(layers):
         stem = f"layer{i}"
-        write_png(folder / f"{stem}.png", np.dstack([layer.rgb, layer.mask]))
+        write_png(folder / f"{stem}.png", layer.rgba)
         write_png(folder / f"{stem}_mask.png", layer.mask)
         manifest["layers"].append({
             "name": layer.name, "x": layer.x, "y": layer.y,

@@ -9,7 +9,7 @@ import numpy as np
 
 @dataclass
 class Layer:
-    """One result layer as GIMP receives it: opaque RGB crop at (x, y), and its mask."""
+    """One result layer: its RGB crop at (x, y), and its mask."""
 
     name: str
     x: int
@@ -19,8 +19,8 @@ class Layer:
 
     @property
     def rgba(self) -> np.ndarray:
-        alpha = np.full(self.mask.shape + (1,), 255, np.uint8)
-        return np.concatenate([self.rgb, alpha], axis=2)
+        """The layer as clients receive it (the contract's one result rule): alpha is its mask."""
+        return np.dstack([self.rgb, self.mask])
 
 
 @dataclass

@@ -98,7 +98,7 @@ def layer_from(engine_layer) -> ResultLayer:
     """An engine layer as the contract returns it: its pixels, and its mask as alpha."""
     h, w = engine_layer.mask.shape
     return ResultLayer(engine_layer.name, engine_layer.x, engine_layer.y, w, h,
-                       encode_png(np.dstack([engine_layer.rgb, engine_layer.mask])))
+                       encode_png(engine_layer.rgba))
 
 
 def _region_count(parts) -> int:
