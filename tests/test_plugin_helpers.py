@@ -1,6 +1,5 @@
-"""The standard-library pieces the GIMP plug-in runs on, without GIMP: the wire package (PNG
-packing, the backend client, the settings) and the plug-in's rectangles (geometry.py) and pixel
-helpers (pixels.py)."""
+"""The standard-library pieces the GIMP plug-in runs on, without GIMP: the wire package's PNG
+packing, backend client and settings, its rectangles (geometry) and its pixel placing (pixels)."""
 
 from __future__ import annotations
 
@@ -21,14 +20,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from maskstyle_wire import client as wire
-from maskstyle_wire import png
+from maskstyle_wire import pixels, png
 from maskstyle_wire import settings as wire_settings
 from maskstyle_wire.errors import BackendError, BackendUnavailable
-
-# Appended, not prepended: plugin/maskstyle/maskstyle.py must not hide the backend package.
-sys.path.append(str(Path(__file__).resolve().parents[1] / "plugin" / "maskstyle"))
-import pixels  # noqa: E402
-from geometry import Rect  # noqa: E402
+from maskstyle_wire.geometry import Rect
 
 MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
 
@@ -253,30 +248,7 @@ def test_waiting_for_a_silent_backend_gives_up(tmp_path):
     assert waits and waits[-1] <= 1.5
 
 
-# ---------------------------------------------------------------- regions
-
-def test_rect_intersect():
-    assert Rect(0, 0, 10, 10).intersect(Rect(5, 6, 10, 10)) == Rect(5, 6, 5, 4)
-    assert Rect(0, 0, 10, 10).intersect(Rect(10, 0, 5, 5)) is None  # touching edges do not overlap
-    assert Rect(2, 2, 3, 3).intersect(Rect(0, 0, 10, 10)) == Rect(2, 2, 3, 3)
-
-
-def test_rect_grow_adds_context_inside_the_limit():
-    assert Rect(40, 40, 10, 10).grow(Rect(0, 0, 100, 100)) == Rect(24, 24, 42, 42)
-    assert Rect(0, 0, 160, 10).grow(Rect(0, 0, 100, 100)) == Rect(0, 0, 100, 30)
-
-
-def test_rect_relative_to_gives_its_place_inside_another():
-    crop, layer = Rect(12, 30, 5, 4), Rect(10, 20, 50, 50)
-    assert crop.relative_to(layer) == Rect(2, 10, 5, 4)
-    assert layer.relative_to(crop) == Rect(-2, -10, 50, 50)
-    assert crop.relative_to(Rect(0, 0, 1, 1)) == crop
-
-
-def test_rect_is_a_plain_tuple_too():
-    x, y, w, h = Rect(1, 2, 3, 4)
-    assert (x, y, w, h) == (1, 2, 3, 4) and Rect(1, 2, 3, 4) == (1, 2, 3, 4)
-
+# ---------------------------------------------------------------- pixel placing
 
 def _rgba_array(w, h, seed):
     return np.frombuffer(_pattern(w, h, 4), np.uint8).reshape(h, w, 4).copy() + np.uint8(seed)
@@ -308,6 +280,13 @@ def test_mask_from_alpha_reads_the_alpha_into_place():
     assert np.array_equal(got, want)
 
 
+def test_split_alpha_makes_pixels_opaque_and_returns_their_alpha():
+    rgba = bytes([1, 2, 3, 0, 4, 5, 6, 128, 7, 8, 9, 255])
+    opaque, alpha = pixels.split_alpha(rgba)
+    assert opaque == bytes([1, 2, 3, 255, 4, 5, 6, 255, 7, 8, 9, 255])
+    assert alpha == bytes([0, 128, 255])
+
+
 @pytest.mark.parametrize("stage, eta, text", [
     ("painting", None, "painting"),
     ("painting", 0.2, "painting, about 1 s left"),
@@ -317,43 +296,3 @@ def test_mask_from_alpha_reads_the_alpha_into_place():
 ])
 def test_progress_text_says_the_time_left(stage, eta, text):
     assert wire.with_time_left(stage, eta) == text
-
-
-# ---------------------------------------------------------------- Stylize Regions' helpers
-
-
-def _numpy_bounds(mask):
-    ys, xs = np.nonzero(mask)
-    if not len(xs):
-        return None
-    return (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_bounds_match_numpy(seed):
-    rng = np.random.default_rng(seed)
-    h, w = rng.integers(1, 40, 2)
-    mask = np.zeros((h, w), np.uint8)
-    for _ in range(seed % 3):  # 0, 1 or 2 blobs, some soft
-        y, x = rng.integers(0, h), rng.integers(0, w)
-        mask[y:y + rng.integers(1, 9), x:x + rng.integers(1, 9)] = rng.integers(1, 256)
-    assert Rect.bounds(mask.tobytes(), w, h) == _numpy_bounds(mask)
-
-
-def test_bounds_of_a_single_pixel_in_a_corner():
-    mask = np.zeros((5, 7), np.uint8)
-    mask[4, 6] = 1
-    assert Rect.bounds(mask.tobytes(), 7, 5) == Rect(6, 4, 1, 1)
-
-
-def test_rect_union():
-    assert Rect(0, 0, 2, 2).union(Rect(5, 6, 1, 1)) == Rect(0, 0, 6, 7)
-    assert Rect(5, 6, 1, 1).union(Rect(0, 0, 2, 2)) == Rect(0, 0, 6, 7)
-    assert Rect(1, 2, 3, 4).union(Rect(2, 3, 1, 1)) == Rect(1, 2, 3, 4)
-
-
-def test_split_alpha_makes_pixels_opaque_and_returns_their_alpha():
-    rgba = bytes([1, 2, 3, 0, 4, 5, 6, 128, 7, 8, 9, 255])
-    opaque, alpha = pixels.split_alpha(rgba)
-    assert opaque == bytes([1, 2, 3, 255, 4, 5, 6, 255, 7, 8, 9, 255])
-    assert alpha == bytes([0, 128, 255])

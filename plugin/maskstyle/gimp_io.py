@@ -15,9 +15,8 @@ gi.require_version("Gtk", "3.0")
 from gi.repository import Babl, Gegl, Gimp, Gio, GLib, Gtk  # noqa: E402
 
 from maskstyle_wire.errors import BackendError  # noqa: E402
-
-from geometry import Rect  # noqa: E402
-from pixels import split_alpha  # noqa: E402
+from maskstyle_wire.geometry import Rect  # noqa: E402
+from maskstyle_wire.pixels import split_alpha  # noqa: E402
 
 RGBA = "R'G'B'A u8"
 RGB = "R'G'B' u8"

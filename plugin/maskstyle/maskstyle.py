@@ -7,9 +7,8 @@ wire contract) and runs each one's work, turning errors into GIMP messages. Besi
   procedures.py  what each procedure does
   jobs.py        backend jobs, followed on GIMP's progress bar
   gimp_io.py     pixels in and out of GIMP, new layers, the selection
-  geometry.py    Rect: rectangles in image coordinates (standard library only)
-  pixels.py      byte-level pixel placing (standard library only)
-  maskstyle_wire the backend client and contract, copied here by the installer
+  maskstyle_wire the backend client and contract, Rect (geometry) and byte-level pixel
+                 placing (pixels), copied here by the installer
 """
 
 import os

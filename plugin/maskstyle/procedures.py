@@ -15,14 +15,14 @@ gi.require_version("Gimp", "3.0")
 from gi.repository import Gimp  # noqa: E402
 
 from maskstyle_wire import contract  # noqa: E402
+from maskstyle_wire.geometry import Rect  # noqa: E402
+from maskstyle_wire.pixels import alpha_in, mask_from_alpha, with_rgb_from  # noqa: E402
 
-from geometry import Rect  # noqa: E402
 from gimp_io import (RGBA, SELECTION_OPERATIONS, Progress, add_layer_above, add_layer_group,  # noqa: E402
                      add_layers_above, alpha_to_mask, ask, canvas, flattened_rgb, insert_all, layer_rect,
                      mask_format, png_to_layer, png_to_rgba, read, read_selection, select_mask,
                      selection_bounds, visible_rgba, visible_through, whole)
 from jobs import connect, png_file, result_layers, run_job, run_layer_jobs  # noqa: E402
-from pixels import alpha_in, mask_from_alpha, with_rgb_from  # noqa: E402
 
 REGION_SLOTS = min(3, contract.MAX_REGIONS)  # the dialog's slots; a script can send no more either
 REGIONS_GROUP = "Stylized regions"

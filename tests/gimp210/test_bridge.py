@@ -17,6 +17,7 @@ import pytest
 from maskstyle_wire import bridge, png
 from maskstyle_wire import client as wire
 from maskstyle_wire import contract
+from maskstyle_wire.geometry import Rect
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,7 +30,6 @@ def _module(path: Path, name: str):
 
 
 link = _module(REPO / "plugin" / "gimp210" / "maskstyle_link.py", "maskstyle_link")
-geometry = _module(REPO / "plugin" / "maskstyle" / "geometry.py", "maskstyle_geometry")
 
 
 def test_the_argument_table_is_generated_from_the_current_contract():
@@ -49,13 +49,13 @@ def test_the_argument_table_is_generated_from_the_current_contract():
 def test_the_crop_is_the_gimp3_plugins(selection, layer):
     area = link.intersect(selection, layer)
     ours = link.grow(area, layer)
-    theirs = geometry.Rect(*selection).intersect(geometry.Rect(*layer)).grow(geometry.Rect(*layer))
+    theirs = Rect(*selection).intersect(Rect(*layer)).grow(Rect(*layer))
     assert ours == tuple(theirs)
 
 
 def test_bounds_alpha_and_color_helpers():
     mask = bytes([0] * 10 + [0, 0, 5, 9, 0] + [0] * 5)
-    assert link.bounds(mask, 5, 4) == (2, 2, 2, 1) == tuple(geometry.Rect.bounds(mask, 5, 4))
+    assert link.bounds(mask, 5, 4) == (2, 2, 2, 1) == tuple(Rect.bounds(mask, 5, 4))
     rgba = bytes(range(2 * 2 * 4))
     opaque, alpha = link.split_alpha(rgba, 4)
     assert alpha == bytes([3, 7, 11, 15]) and opaque[3::4] == b"\xff" * 4

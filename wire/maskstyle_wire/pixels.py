@@ -1,4 +1,5 @@
-"""Byte-level pixel placing (standard library only).
+"""Byte-level pixel placing for a front-end that puts result layers on an image (standard
+library only).
 
 Pixel data are bytes, row by row: RGBA has 4 bytes a pixel, masks 1. Each buffer covers a
 Rect in image coordinates.
@@ -6,7 +7,7 @@ Rect in image coordinates.
 
 from __future__ import annotations
 
-from geometry import Rect
+from .geometry import Rect
 
 
 def _row_starts(area: Rect, buffer: Rect):
