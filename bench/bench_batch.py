@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from maskstyle.demo import brush_strokes, ellipse_mask
+from maskstyle_wire.geometry import Rect
 
 
 def make_shoot(folder: Path, count: int, size: int) -> None:
@@ -31,7 +32,8 @@ def make_shoot(folder: Path, count: int, size: int) -> None:
         base = np.stack([xx * 255 // size, yy * 255 // size, np.full_like(xx, 40 * (i % 6))], 2)
         photo = np.clip(base + rng.normal(0, 10, base.shape), 0, 255).astype(np.uint8)
         Image.fromarray(photo).save(folder / "photos" / f"img{i:03d}.png")
-        Image.fromarray(ellipse_mask(size, size, (size // 5, size // 5, 4 * size // 5, 4 * size // 5), 6)
+        low, high = size // 5, 4 * size // 5
+        Image.fromarray(ellipse_mask(size, size, Rect(low, low, high - low, high - low), 6)
                         ).save(folder / "masks" / f"img{i:03d}.png")
     Image.fromarray(brush_strokes(size)).save(folder / "style.png")
 

@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image
 
 from maskstyle.demo import brush_strokes, ellipse_mask
+from maskstyle_wire.geometry import Rect
 
 SHARE = 0.40  # of the photo selected
 
@@ -47,8 +48,8 @@ def selection(size: int) -> np.ndarray:
     f = (SHARE * 4 / np.pi) ** 0.5  # an ellipse inscribed in a centred box of f x f covers pi/4 f^2
     for _ in range(2):  # one correction for the feather and rounding
         half = f * size / 2
-        box = (round(size / 2 - half),) * 2 + (round(size / 2 + half),) * 2
-        mask = ellipse_mask(size, size, box, max(1.0, size / 64))
+        low, high = round(size / 2 - half), round(size / 2 + half)
+        mask = ellipse_mask(size, size, Rect(low, low, high - low, high - low), max(1.0, size / 64))
         f *= (SHARE / (mask.mean() / 255)) ** 0.5
     return mask
 

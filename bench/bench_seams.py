@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from maskstyle.engine import seams
-from maskstyle.engine.composite import bounding_box, paste
+from maskstyle.engine.composite import bounds, paste
 from maskstyle.images import read_image
 from seam_eval import CASES, add_case_arguments, load_case, seam_visibility, stylized_layer
 
@@ -50,8 +50,8 @@ def main():
         crop_mask = mask[y:y + rgb.shape[0], x:x + rgb.shape[1]]
         rgb = rgb[:crop_mask.shape[0], :crop_mask.shape[1]]
         original = image[y:y + rgb.shape[0], x:x + rgb.shape[1]]
-        x0, y0, x1, y1 = bounding_box(mask)
-        width = seams.auto_width((y1 - y0, x1 - x0))
+        selected = bounds(mask)
+        width = seams.auto_width((selected.height, selected.width))
         shipped = seams.SOLVE_WIDTH
         variants = [("feather", lambda: seams.feather(crop_mask, width), shipped),
                     ("graphcut", lambda: seams.graphcut(rgb, original, crop_mask, width), shipped),

@@ -43,6 +43,7 @@ def load_job(size: int, data: Path, photo: str, painting: str):
     import numpy as np
 
     from maskstyle.demo import brush_strokes, ellipse_mask
+    from maskstyle_wire.geometry import Rect
 
     if data.is_dir():
         content = cv2.cvtColor(cv2.imread(str(data / photo)), cv2.COLOR_BGR2RGB)
@@ -60,7 +61,8 @@ def load_job(size: int, data: Path, photo: str, painting: str):
     f = (SHARE * 4 / np.pi) ** 0.5  # an ellipse inscribed in a centred box of f*w x f*h covers pi/4 f^2
     for _ in range(2):  # one correction for the feather and rounding
         bw, bh = f * w / 2, f * h / 2
-        mask = ellipse_mask(h, w, (round(w / 2 - bw), round(h / 2 - bh), round(w / 2 + bw), round(h / 2 + bh)),
+        left, top = round(w / 2 - bw), round(h / 2 - bh)
+        mask = ellipse_mask(h, w, Rect(left, top, round(w / 2 + bw) - left, round(h / 2 + bh) - top),
                             max(1.0, size / 64))
         f *= (SHARE / (mask.mean() / 255)) ** 0.5
     return content, mask, style

@@ -125,9 +125,9 @@ def reinhard(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def photo_without_edges(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Ablation: photo mode's colour step alone, pasted through the plain mask."""
     width = hz.edge_width(image.shape)
-    x0, y0, x1, y1 = hz.photo_box(mask, width)
-    rgb, alpha = hz.photo_layer(image[y0:y1, x0:x1], mask[y0:y1, x0:x1], 1.0, width, edges=False)
-    return paste(image, rgb, alpha, x0, y0)
+    rect = hz.photo_rect(mask, width)
+    rgb, alpha = hz.photo_layer(image[rect.slices], mask[rect.slices], 1.0, width, edges=False)
+    return paste(image, rgb, alpha, rect.x, rect.y)
 
 
 def methods(args):

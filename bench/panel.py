@@ -40,6 +40,7 @@ import numpy as np
 from maskstyle.demo import ellipse_mask
 from maskstyle.engine.stylize import StylizeOptions, stylize
 from maskstyle.images import read_image
+from maskstyle_wire.geometry import Rect
 from metrics import moved_toward, seam_visibility, structure_kept
 
 # (category, photo, painting, mask, ellipse box as fractions x0, y0, x1, y1 of the photo).
@@ -92,7 +93,8 @@ def load(data: Path, pair, max_side: int):
     painting = read_image(data / "style" / f"{painting_name}.jpg")
     if kind == "ellipse":
         x0, y0, x1, y1 = box
-        mask = ellipse_mask(h, w, (int(w * x0), int(h * y0), int(w * x1), int(h * y1)),
+        left, top = int(w * x0), int(h * y0)
+        mask = ellipse_mask(h, w, Rect(left, top, int(w * x1) - left, int(h * y1) - top),
                             feather=max(2.0, 0.015 * max(h, w)))
     else:  # the true outline; for voc-* this leaves out the ~5 px void band on the border
         true = cv2.imread(str(data / "segment" / f"{photo_name}_mask.png"), cv2.IMREAD_GRAYSCALE)

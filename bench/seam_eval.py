@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from maskstyle.engine.composite import bounding_box, paste
+from maskstyle.engine.composite import bounds, paste
 from maskstyle.engine.seams import SEAMS, apply_seam, auto_width, band, graphcut, signed_distance
 from maskstyle.engine.stylize import Layer, StylizeOptions, stylize
 from maskstyle.images import read_image, read_mask
@@ -120,10 +120,9 @@ def main():
         image, mask = load_case(data, photo, mask_spec, args.max_side)
         style = read_image(data / "style" / f"{style_name}.jpg")
         layer, seconds = stylized_layer(image, mask, style, args, f"{Path(photo).stem}_{style_name}")
-        h, w = layer.mask.shape
-        original = image[layer.y:layer.y + h, layer.x:layer.x + w]
-        x0, y0, x1, y1 = bounding_box(mask)
-        width = auto_width((y1 - y0, x1 - x0))  # as stylize() picks it
+        original = image[layer.rect.slices]
+        selected = bounds(mask)
+        width = auto_width((selected.height, selected.width))  # as stylize() picks it
         variants = {s: (lambda s=s: apply_seam(s, layer.rgb, original, layer.mask, width)) for s in SEAMS}
         if args.sweep:
             for lam in (0.3, 3.0):

@@ -8,6 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from maskstyle.demo import ellipse_mask
+from maskstyle.engine import composite
+from maskstyle.engine.results import Layer
 from maskstyle_wire.geometry import Rect
 
 
@@ -96,3 +99,55 @@ def test_a_masks_bounds_hold_all_its_pixels_and_touch_each_side(w, h, seed):
     assert np.array_equal(inside, mask)
     cut = mask[rect.slices]
     assert cut[0].any() and cut[-1].any() and cut[:, 0].any() and cut[:, -1].any()
+
+
+# ---------------------------------------------------------------- the engine's rectangles over arrays
+
+@given(st.integers(1, 30), st.integers(1, 30), st.integers(0, 2**32 - 1))
+def test_the_engines_bounds_are_the_plug_ins(w, h, seed):
+    mask = (np.random.default_rng(seed).random((h, w)) > 0.95).astype(np.uint8) * 200
+    assert composite.bounds(mask) == Rect.bounds(mask.tobytes(), w, h)
+
+
+def test_crop_rect_adds_context_and_stays_inside_the_image():
+    mask = np.zeros((100, 120), np.uint8)
+    mask[40:50, 30:70] = 255                                  # bounds: Rect(30, 40, 40, 10)
+    assert composite.crop_rect(mask, 0.25) == Rect(20, 30, 60, 30)   # 0.25 x 40 = 10 px a side
+    assert composite.crop_rect(mask, 0.0) == Rect(22, 32, 56, 26)    # at least min_pad (8)
+    assert composite.crop_rect(mask, 2.0) == Rect(0, 0, 120, 100)    # clipped to the image
+    assert composite.crop_rect(mask, 0.0, min_pad=0) == composite.bounds(mask)
+
+
+def test_corner_boxes_are_the_same_crops_as_rects():
+    """bounding_box and crop_box (x0, y0, x1, y1) serve engine/stylize.py until it takes Rects:
+    they must cut exactly what bounds and crop_rect cut."""
+    mask = np.zeros((60, 80), np.uint8)
+    mask[5:20, 50:79] = 9
+    rect, crop = composite.bounds(mask), composite.crop_rect(mask, 0.1)
+    assert composite.bounding_box(mask) == (rect.x, rect.y, rect.right, rect.bottom) == (50, 5, 79, 20)
+    x0, y0, x1, y1 = composite.crop_box(mask, 0.1)
+    assert np.array_equal(mask[y0:y1, x0:x1], mask[crop.slices])
+    assert composite.bounding_box(np.zeros((3, 3), np.uint8)) is None
+
+
+def test_paste_blends_only_under_the_crops_rect():
+    full = np.full((20, 30, 3), 10, np.uint8)
+    crop = np.full((4, 6, 3), 250, np.uint8)
+    mask = np.full((4, 6), 255, np.uint8)
+    out = composite.paste(full, crop, mask, 7, 3)
+    changed = np.zeros((20, 30), bool)
+    changed[Rect(7, 3, 6, 4).slices] = True
+    assert (out[changed] == 250).all() and (out[~changed] == 10).all()
+
+
+def test_an_engine_layer_knows_its_rect():
+    layer = Layer("L", 5, 7, np.zeros((3, 4, 3), np.uint8), np.zeros((3, 4), np.uint8))
+    assert layer.rect == Rect(5, 7, 4, 3)
+
+
+def test_the_demo_ellipse_fills_its_rect():
+    rect = Rect(10, 5, 41, 21)
+    mask = ellipse_mask(40, 60, rect, feather=0.5)
+    inside = composite.bounds(mask > 127)
+    assert rect.intersect(inside) == inside                       # all of it inside the rect
+    assert inside.width >= rect.width - 3 and inside.height >= rect.height - 3

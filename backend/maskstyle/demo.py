@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from maskstyle_wire.geometry import Rect
 
 from .errors import InputError
 from .images import write_png
@@ -35,10 +36,12 @@ def brush_strokes(size: int = 384, seed: int = 7) -> np.ndarray:
     return cv2.GaussianBlur(canvas, (3, 3), 0)
 
 
-def ellipse_mask(height: int, width: int, box, feather: float) -> np.ndarray:
+def ellipse_mask(height: int, width: int, rect: Rect, feather: float) -> np.ndarray:
+    """A height x width mask of the ellipse inscribed in rect, its edge blurred by a Gaussian
+    of `feather` pixels."""
     mask = np.zeros((height, width), np.uint8)
-    x0, y0, x1, y1 = box
-    cv2.ellipse(mask, ((x0 + x1) // 2, (y0 + y1) // 2), ((x1 - x0) // 2, (y1 - y0) // 2), 0, 0, 360, 255, -1)
+    centre = ((rect.x + rect.right) // 2, (rect.y + rect.bottom) // 2)
+    cv2.ellipse(mask, centre, (rect.width // 2, rect.height // 2), 0, 0, 360, 255, -1)
     return cv2.GaussianBlur(mask, (0, 0), feather)
 
 
@@ -52,7 +55,7 @@ def run_demo(out: Path, quality: str = "fast", progress=None) -> dict[str, Path]
 
     content = data.chelsea()  # 451 x 300, the cat
     style = brush_strokes()
-    mask = ellipse_mask(*content.shape[:2], (120, 20, 430, 300), feather=6)
+    mask = ellipse_mask(*content.shape[:2], Rect(120, 20, 310, 280), feather=6)
     result = stylize(content, mask, style, StylizeOptions(quality=quality),
                      progress=progress, layer_name="Stylized (brush strokes)")
     out.mkdir(parents=True, exist_ok=True)

@@ -1,29 +1,47 @@
-"""Boxes around a mask, and putting a result back into the original through a soft mask, exactly."""
+"""Rectangles around masks, and putting a result back into the original through a soft mask, exactly.
+
+Rectangles are maskstyle_wire.geometry.Rect (x, y, width, height), the one convention of the
+plug-in, the wire and the engine: `array[rect.slices]` is the part of an image under a Rect.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from maskstyle_wire.geometry import Rect
 
 
-def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """(x0, y0, x1, y1) of the non-zero mask, exclusive ends; None for an empty mask."""
+def whole(array: np.ndarray) -> Rect:
+    """The rectangle an image array (rows, columns, ...) covers."""
+    return Rect(0, 0, array.shape[1], array.shape[0])
+
+
+def bounds(mask: np.ndarray) -> Rect | None:
+    """The rectangle around the mask's non-zero pixels; None for an empty mask."""
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
         return None
-    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+    return Rect(int(cols[0]), int(rows[0]), int(cols[-1] - cols[0]) + 1, int(rows[-1] - rows[0]) + 1)
 
 
-def expand_box(box, width: int, height: int, margin: int):
-    x0, y0, x1, y1 = box
-    return max(0, x0 - margin), max(0, y0 - margin), min(width, x1 + margin), min(height, y1 + margin)
+def crop_rect(mask: np.ndarray, margin: float, min_pad: int = 8) -> Rect:
+    """The non-empty mask's bounds plus context on every side (`margin` times its longer side,
+    at least `min_pad` pixels), kept inside the image."""
+    rect = bounds(mask)
+    pad = max(min_pad, round(margin * max(rect.width, rect.height)))
+    return rect.pad(pad).intersect(whole(mask))
+
+
+def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """bounds() as (x0, y0, x1, y1) corners: engine/stylize.py's form until it takes a Rect."""
+    rect = bounds(mask)
+    return None if rect is None else (rect.x, rect.y, rect.right, rect.bottom)
 
 
 def crop_box(mask: np.ndarray, margin: float, min_pad: int = 8) -> tuple[int, int, int, int]:
-    """The mask's bounding box plus context: `margin` times its longest side, at least `min_pad`."""
-    box = bounding_box(mask)
-    pad = max(min_pad, round(margin * max(box[2] - box[0], box[3] - box[1])))
-    return expand_box(box, mask.shape[1], mask.shape[0], pad)
+    """crop_rect() as (x0, y0, x1, y1) corners: engine/stylize.py's form until it takes a Rect."""
+    rect = crop_rect(mask, margin, min_pad)
+    return rect.x, rect.y, rect.right, rect.bottom
 
 
 def blend(original: np.ndarray, result: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -39,6 +57,6 @@ def blend(original: np.ndarray, result: np.ndarray, mask: np.ndarray) -> np.ndar
 def paste(full: np.ndarray, crop_result: np.ndarray, crop_mask: np.ndarray, x: int, y: int) -> np.ndarray:
     """A copy of `full` with `crop_result` blended in at (x, y) through `crop_mask`."""
     out = full.copy()
-    h, w = crop_mask.shape
-    out[y:y + h, x:x + w] = blend(full[y:y + h, x:x + w], crop_result, crop_mask)
+    place = Rect(x, y, crop_mask.shape[1], crop_mask.shape[0]).slices
+    out[place] = blend(full[place], crop_result, crop_mask)
     return out

@@ -27,9 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from maskstyle_wire.contract import HARMONIZE
+from maskstyle_wire.geometry import Rect
 
 from ..errors import InputError
-from .composite import bounding_box, crop_box, expand_box, paste
+from .composite import bounds, crop_rect, paste, whole
 from .devices import pick_device
 from .inputs import check_inputs, check_params
 from .patch_synthesis import PLANS, rounds_of, synthesize
@@ -76,9 +77,8 @@ def harmonize(image: np.ndarray, mask: np.ndarray, mode: str = "photo", strength
                       layer_name, device)
 
 
-def _unchanged(image, mask, box, layer_name, encoder, device) -> Result:
-    x0, y0, x1, y1 = box
-    layer = Layer(layer_name, x0, y0, image[y0:y1, x0:x1].copy(), mask[y0:y1, x0:x1].copy())
+def _unchanged(image, mask, rect, layer_name, encoder, device) -> Result:
+    layer = Layer(layer_name, rect.x, rect.y, image[rect.slices].copy(), mask[rect.slices].copy())
     return Result(image.copy(), [layer], encoder, device)
 
 
@@ -229,27 +229,26 @@ def photo_layer(crop: np.ndarray, mask: np.ndarray, strength: float, width: int,
     return clean_edges(crop, rgb, mask, width)
 
 
-def photo_box(mask: np.ndarray, width: int) -> tuple[int, int, int, int]:
-    """Bounding box of the mask plus room for the ring and the feather."""
+def photo_rect(mask: np.ndarray, width: int) -> Rect:
+    """The mask's bounds plus room for the ring and the feather, inside the image."""
     pad = ring_width(mask) + width + 4
-    return expand_box(bounding_box(mask), mask.shape[1], mask.shape[0], pad)
+    return bounds(mask).pad(pad).intersect(whole(mask))
 
 
 def _photo(image, mask, strength, tracker: Tracker, layer_name) -> Result:
     width = edge_width(image.shape)
-    box = photo_box(mask, width)
+    rect = photo_rect(mask, width)
     if strength == 0.0:
         tracker.finish()
-        return _unchanged(image, mask, box, layer_name, "none", "cpu")
-    x0, y0, x1, y1 = box
-    crop, crop_mask = image[y0:y1, x0:x1], mask[y0:y1, x0:x1]
+        return _unchanged(image, mask, rect, layer_name, "none", "cpu")
+    crop, crop_mask = image[rect.slices], mask[rect.slices]
     tracker.set_stage("matching colour and tone, cleaning edges")
     rgb, alpha = photo_layer(crop, crop_mask, strength, width)
     tracker.step()
     tracker.set_stage("putting the result in place")
-    result = paste(image, rgb, alpha, x0, y0)
+    result = paste(image, rgb, alpha, rect.x, rect.y)
     tracker.finish()
-    return Result(result, [Layer(layer_name, x0, y0, rgb, alpha)], "none", "cpu")
+    return Result(result, [Layer(layer_name, rect.x, rect.y, rgb, alpha)], "none", "cpu")
 
 
 # ---------------------------------------------------------------- painterly mode
@@ -277,12 +276,11 @@ def _painterly(image, mask, strength, seed, quality, iterations, progress, cance
     tracker = Tracker(rounds_of(plan) + 2, progress, cancelled)
     tracker.set_stage("getting ready")
     device = pick_device(device_name)
-    box = crop_box(mask, PAINTERLY_MARGIN)
+    rect = crop_rect(mask, PAINTERLY_MARGIN)
     if strength == 0.0:
         tracker.finish()
-        return _unchanged(image, mask, box, layer_name, "none", str(device))
-    x0, y0, x1, y1 = box
-    crop, crop_mask = image[y0:y1, x0:x1], mask[y0:y1, x0:x1]
+        return _unchanged(image, mask, rect, layer_name, "none", str(device))
+    crop, crop_mask = image[rect.slices], mask[rect.slices]
 
     # Colour first (as in photo mode, without the edge work).
     ring = surroundings(crop_mask, ring_width(crop_mask))
@@ -309,7 +307,7 @@ def _painterly(image, mask, strength, seed, quality, iterations, progress, cance
     painted = full + strength * (resize(x, tuple(full.shape[-2:])) - full)
     result = to_uint8(painted)
     alpha = smoothed_alpha(crop_mask, sigma=max(1.0, 0.75 * crop_mask.shape[0] / size[0]))
-    composite = paste(image, result, alpha, x0, y0)
+    composite = paste(image, result, alpha, rect.x, rect.y)
     tracker.finish()
-    layer = Layer(layer_name, x0, y0, result, alpha)
+    layer = Layer(layer_name, rect.x, rect.y, result, alpha)
     return Result(composite, [layer], "none", str(device))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .composite import bounding_box, expand_box
+from .composite import bounds, whole
 from .guided import feather
 from .mincut import colour_log_ratio, contrast_weights, min_cut
 from .progress import Tracker
@@ -51,16 +51,15 @@ def refine(image: np.ndarray, hint: np.ndarray, tracker: Tracker, band: float | 
     `mode`: "auto" (box or outline, from the hint's shape), "outline", or "feather"
     (keep the hint, only soften its edges along the image's).
     """
-    h, w = hint.shape
-    x0, y0, x1, y1 = bounding_box(hint)
+    outline = bounds(hint)
     if band is None:
         band = max(MIN_BAND, BAND_FRACTION * np.sqrt(hint.sum()))
     box = mode == "auto" and is_box(hint)
     # GrabCut learns the background from the whole crop: for a box, keep it near the box
     reach = BOX_CONTEXT if box else SURE_OUTSIDE
-    margin = round((reach + 1) * band + 0.1 * max(x1 - x0, y1 - y0)) + 8
-    x0, y0, x1, y1 = expand_box((x0, y0, x1, y1), w, h, margin)
-    crop, crop_hint = image[y0:y1, x0:x1], hint[y0:y1, x0:x1]
+    margin = round((reach + 1) * band + 0.1 * max(outline.width, outline.height)) + 8
+    rect = outline.pad(margin).intersect(whole(hint))
+    crop, crop_hint = image[rect.slices], hint[rect.slices]
 
     scale = min(1.0, WORK_SIDE / max(crop.shape[:2]))
     small, small_hint = _downscale(crop, crop_hint, scale)
@@ -78,8 +77,8 @@ def refine(image: np.ndarray, hint: np.ndarray, tracker: Tracker, band: float | 
     soft = feather(small, hard, crop)
     if not (soft >= 128).any():             # feathering erased a hair-thin result
         soft, method = np.where(crop_hint, 255, 0).astype(np.uint8), "hint kept"
-    out = np.zeros((h, w), np.uint8)
-    out[y0:y1, x0:x1] = soft
+    out = np.zeros(hint.shape, np.uint8)
+    out[rect.slices] = soft
     return out, method
 
 
@@ -95,8 +94,8 @@ def _downscale(crop: np.ndarray, hint: np.ndarray, scale: float):
 
 
 def is_box(hint: np.ndarray) -> bool:
-    x0, y0, x1, y1 = bounding_box(hint)
-    return hint.sum() >= BOX_FILL * (x1 - x0) * (y1 - y0)
+    rect = bounds(hint)
+    return hint.sum() >= BOX_FILL * rect.width * rect.height
 
 
 def _signed_distance(hint: np.ndarray) -> np.ndarray:

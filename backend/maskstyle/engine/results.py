@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from maskstyle_wire.geometry import Rect
 
 
 @dataclass
@@ -16,6 +17,11 @@ class Layer:
     y: int
     rgb: np.ndarray    # (h, w, 3) uint8
     mask: np.ndarray   # (h, w) uint8, 0 = keep the original
+
+    @property
+    def rect(self) -> Rect:
+        """Where the layer lies in the image."""
+        return Rect(self.x, self.y, self.mask.shape[1], self.mask.shape[0])
 
     @property
     def rgba(self) -> np.ndarray:

@@ -27,6 +27,7 @@ from maskstyle_wire.contract import STYLIZE
 
 from ..errors import InputError
 from . import seam_mrf
+from .composite import bounds, whole
 
 SEAMS = STYLIZE.param("seam").values  # none, feather, graphcut
 UNARY_WEIGHT = 1.0  # graphcut: pull towards the feather, relative to the band's mean |S-O|^2
@@ -81,21 +82,19 @@ def graphcut(stylized: np.ndarray, original: np.ndarray, mask: np.ndarray, width
     inband = np.abs(sd) <= width / 2
     if not inband.any():
         return mask.copy()
-    # Work on the band's bounding box plus one pixel, whose outer ring is fixed by the mask.
-    ys, xs = np.nonzero(inband)
-    y0, y1 = max(0, ys.min() - 1), min(mask.shape[0], ys.max() + 2)
-    x0, x1 = max(0, xs.min() - 1), min(mask.shape[1], xs.max() + 2)
-    box = np.s_[y0:y1, x0:x1]
+    # Work on the band's bounds plus one pixel, whose outer ring is fixed by the mask.
+    rect = bounds(inband).pad(1).intersect(whole(mask))
+    box = rect.slices
     free = inband[box]
     if width > SOLVE_WIDTH:
         # The stylized layer has no detail finer than its working resolution: solve on a
         # smaller copy, whose band is SOLVE_WIDTH wide, and scale the opacities back up.
         scale = SOLVE_WIDTH / width
-        size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+        size = (max(1, round(rect.width * scale)), max(1, round(rect.height * scale)))
         shrink = lambda a: cv2.resize(a, size, interpolation=cv2.INTER_AREA)
         small = graphcut(shrink(stylized[box]), shrink(original[box]), shrink(mask[box]), SOLVE_WIDTH,
                          unary_weight, smoothness, levels, check)
-        alpha = cv2.resize(small, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR) / 255.0
+        alpha = cv2.resize(small, (rect.width, rect.height), interpolation=cv2.INTER_LINEAR) / 255.0
     else:
         ramp = np.clip(0.5 + sd[box] / width, 0.0, 1.0)
         start = np.where(free, np.rint(ramp * levels) / levels, mask[box] / 255.0)

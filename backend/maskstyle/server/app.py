@@ -169,8 +169,8 @@ def create_app(settings: Settings) -> FastAPI:
             return error(409, "not_ready", f"the job is {job.state}, not done" +
                          (f": {job.error['message']}" if job.error else ""))
         r = job.result
-        layers = [{"name": l.name, "x": l.x, "y": l.y, "width": l.width, "height": l.height,
-                   "url": f"/v1/jobs/{job.id}/layers/{i}.png"} for i, l in enumerate(r.layers)]
+        layers = [{"name": l.name, **l.rect._asdict(), "url": f"/v1/jobs/{job.id}/layers/{i}.png"}
+                  for i, l in enumerate(r.layers)]
         return {"layers": layers, "encoder": r.encoder, "device": r.device, "info": r.info}
 
     @app.get("/v1/jobs/{job_id}/layers/{index}.png")

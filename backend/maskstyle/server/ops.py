@@ -14,6 +14,7 @@ from typing import Annotated, Callable, Literal, Optional
 
 import numpy as np
 from maskstyle_wire import contract
+from maskstyle_wire.geometry import Rect
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..errors import InputError
@@ -25,10 +26,7 @@ _REGION_PART = re.compile(r"(mask|style)(\d+)")
 @dataclass
 class ResultLayer:
     name: str
-    x: int
-    y: int
-    width: int
-    height: int
+    rect: Rect                 # where it lies in the submitted image (the manifest's x, y, width, height)
     png: bytes                 # RGBA; alpha is the layer's mask
 
 
@@ -96,9 +94,7 @@ class Op:
 
 def layer_from(engine_layer) -> ResultLayer:
     """An engine layer as the contract returns it: its pixels, and its mask as alpha."""
-    h, w = engine_layer.mask.shape
-    return ResultLayer(engine_layer.name, engine_layer.x, engine_layer.y, w, h,
-                       encode_png(engine_layer.rgba))
+    return ResultLayer(engine_layer.name, engine_layer.rect, encode_png(engine_layer.rgba))
 
 
 def _region_count(parts) -> int:
@@ -156,7 +152,7 @@ def run_blur(inputs, params: BlurParams, progress, cancelled, cache) -> OpResult
                         cancelled=cancelled)
     h, w = out.shape[:2]
     rgba = np.dstack([out, np.full((h, w), 255, np.uint8)])
-    return OpResult([ResultLayer(params.name or "Portrait blur", 0, 0, w, h, encode_png(rgba))],
+    return OpResult([ResultLayer(params.name or "Portrait blur", Rect(0, 0, w, h), encode_png(rgba))],
                     "none", "cpu")
 
 
@@ -180,7 +176,7 @@ def run_segment(inputs, params: SegmentParams, progress, cancelled, cache) -> Op
         raise InputError("refine needs a selection to refine: select roughly around the object first")
     result = segment(inputs["image"], params.target, hint, progress=progress, cancelled=cancelled)
     h, w = result.mask.shape
-    layer = ResultLayer("Selection", 0, 0, w, h, encode_png(np.dstack([result.mask] * 4)))
+    layer = ResultLayer("Selection", Rect(0, 0, w, h), encode_png(np.dstack([result.mask] * 4)))
     return OpResult([layer], "none", str(pick_device()),
                     info={"method": result.method, "warnings": list(result.warnings)})
 
