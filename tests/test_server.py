@@ -19,6 +19,8 @@ from PIL import Image
 from conftest import make_content, make_mask, make_style
 from maskstyle.client import Client
 from maskstyle.errors import InputError
+from maskstyle_wire import contract
+from maskstyle_wire.client import encode_multipart
 from server_process import backend_fixture
 
 QUICK = {"quality": "fast", "iterations": 2, "max_side": 48, "encoder": "builtin"}
@@ -35,7 +37,7 @@ def png(array) -> bytes:
 FILES = {"image": png(make_content()), "mask": png(make_mask()), "style": png(make_style())}
 
 
-backend = backend_fixture(MASKSTYLE_MAX_QUEUED="2")
+backend = backend_fixture(MASKSTYLE_MAX_QUEUED="2", MASKSTYLE_MAX_PIXELS="1500000")
 
 
 @pytest.fixture
@@ -208,14 +210,96 @@ def test_bad_requests_get_clear_4xx(http, backend, case, status, words):
     assert words in message, message
 
 
-def test_truncated_multipart_upload_is_refused(http, backend):
-    body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"request\"\r\n\r\n"
-            b"{\"op\": \"stylize\"}\r\n--XyZ\r\nContent-Disposition: form-data; name=\"image\"; "
-            b"filename=\"a.png\"\r\n\r\n" + FILES["image"][:300])
-    r = http.post(backend.url + "/v1/jobs", data=body,
-                  headers={"Content-Type": "multipart/form-data; boundary=XyZ"})
-    assert 400 <= r.status_code < 500
-    assert r.json()["error"]["message"]
+def _multipart(files=None, boundary="XyZ") -> bytes:
+    """A whole stylize upload, as the wire client encodes it: it ends with "--XyZ--" CRLF."""
+    parts = {name: (f"{name}.png", "image/png", data) for name, data in (files or FILES).items()}
+    body, _ = encode_multipart({"request": json.dumps({"op": "stylize", "params": QUICK})}, parts, boundary)
+    return body
+
+
+def _post_raw(http, backend, body, content_type="multipart/form-data; boundary=XyZ"):
+    return http.post(backend.url + "/v1/jobs", data=body, headers={"Content-Type": content_type}, timeout=30)
+
+
+@pytest.mark.parametrize("case", ["whole", "epilogue", "quoted boundary"])
+def test_a_whole_multipart_upload_is_accepted(http, backend, case):
+    body, content_type = _multipart(), "multipart/form-data; boundary=XyZ"
+    if case == "epilogue":  # text after the close delimiter is allowed, and ignored (RFC 2046)
+        body += b"an epilogue that mentions --XyZ-- again\r\n"
+    elif case == "quoted boundary":
+        content_type = 'multipart/form-data; boundary="XyZ"'
+    r = _post_raw(http, backend, body, content_type)
+    assert r.status_code == 202, r.text
+    final, _ = wait(http, backend, r.json()["id"])
+    assert final["state"] == "done", final
+
+
+@pytest.mark.parametrize("cut", ["in the image", "after the last part", "in the close delimiter"])
+def test_a_multipart_upload_cut_short_is_a_clear_400(http, backend, cut):
+    """A complete HTTP request whose multipart body stops early. The parser alone would drop the
+    cut part without a word, and the job would be refused for a part it was in fact sent."""
+    body = _multipart()
+    end = {"in the image": body.index(FILES["image"]) + 300,
+           "after the last part": len(body) - len(b"--XyZ--\r\n"),
+           "in the close delimiter": len(body) - len(b"Z--\r\n")}[cut]
+    r = _post_raw(http, backend, body[:end])
+    assert r.status_code == 400, r.text
+    assert r.json()["error"] == {"code": "bad_upload",
+                                 "message": "the upload was cut short before its end; send it again"}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_mangled_multipart_bodies_never_get_a_5xx(http, backend, data):
+    body = bytearray(_multipart())
+    for _ in range(data.draw(st.integers(0, 4))):  # bytes overwritten, boundaries and headers included
+        body[data.draw(st.integers(0, len(body) - 1))] = data.draw(st.integers(0, 255))
+    body = bytes(body[:data.draw(st.integers(0, len(body)))])
+    r = _post_raw(http, backend, body)
+    assert r.status_code < 500, r.text
+    if r.status_code == 202:
+        wait(http, backend, r.json()["id"])
+    else:
+        assert r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("case, words", [
+    ("too many files", "Too many files"),
+    ("no boundary", "boundary"),
+])
+def test_a_multipart_body_that_cannot_be_read_is_a_clear_400(http, backend, case, words):
+    if case == "too many files":
+        extra = {f"extra{i}": FILES["style"] for i in range(contract.MAX_FILE_PARTS)}
+        r = _post_raw(http, backend, _multipart({**FILES, **extra}))
+    else:
+        r = _post_raw(http, backend, _multipart(), "multipart/form-data")
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "bad_upload" and words in error["message"], error
+
+
+def test_a_large_image_arrives_whole_and_the_pixel_limit_is_the_one_that_holds(http, backend):
+    """Uploads are not capped by the multipart parser's part size (Starlette's 1 MB default for
+    fields) or spool: a 4 MB image is taken whole (its mask, in the far corner, comes back in
+    place), up to the backend's pixel limit (MASKSTYLE_MAX_PIXELS, set for this module)."""
+    rng = np.random.default_rng(0)
+    h, w = 1100, 1300                         # 1.43 megapixels, under the limit of 1.5
+    mask = np.zeros((h, w), np.uint8)
+    mask[h - 60:h - 10, w - 80:w - 20] = 255
+    files = {"image": png(rng.integers(0, 256, (h, w, 3), np.uint8)), "mask": png(mask), "style": FILES["style"]}
+    assert len(files["image"]) > 4 << 20
+    r = submit(http, backend, files=files)
+    assert r.status_code == 202, r.text
+    final, _ = wait(http, backend, r.json()["id"])
+    assert final["state"] == "done", final
+    (layer,) = http.get(f"{backend.url}/v1/jobs/{r.json()['id']}/result", timeout=10).json()["layers"]
+    rgba = np.asarray(Image.open(io.BytesIO(http.get(backend.url + layer["url"], timeout=10).content)))
+    x, y = layer["x"], layer["y"]
+    assert np.array_equal(rgba[..., 3], mask[y:y + layer["height"], x:x + layer["width"]])
+
+    over = {**files, "image": png(np.zeros((h + 100, w, 3), np.uint8)), "mask": png(np.zeros((h + 100, w), np.uint8))}
+    r = submit(http, backend, files=over)
+    assert r.status_code == 400 and "megapixels" in r.json()["error"]["message"], r.text
 
 
 def test_oversized_upload_is_refused_before_reading(backend):

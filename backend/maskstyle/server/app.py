@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import collections
-import contextlib
+import email.message
 import hmac
 import json
 import platform
@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.formparsers import MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..errors import InputError
@@ -131,9 +131,9 @@ def create_app(settings: Settings) -> FastAPI:
             return error(415, "bad_request", "send the job as multipart/form-data with a "
                          "'request' part and image parts")
         try:
-            form = await _read_form(request, settings)
-        except Exception:
-            return error(400, "bad_upload", "the upload is malformed or was cut short; send it again")
+            form = await _read_form(request)
+        except InputError as exc:
+            return error(400, exc.code, str(exc))
         try:
             op, params, files = _parse(form, settings)
             inputs = await run_in_threadpool(_decode, op, files)
@@ -183,26 +183,46 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-class _WholeMultiPartParser(MultiPartParser):
-    """Starlette's multipart parser, which also tells whether the body reached its closing
-    boundary. The parser alone drops a part that was cut short without a word, so a cut upload
-    read as one that never sent its image."""
-
-    complete = False
-
-    def on_end(self) -> None:
-        self.complete = True
+MAX_FORM_FIELDS = 8  # parts without a filename: the 'request' part, and room for a few more
+CUT_SHORT = "the upload was cut short before its end; send it again"
 
 
-async def _read_form(request: Request, settings: Settings):
-    async with contextlib.aclosing(request.stream()) as stream:
-        parser = _WholeMultiPartParser(request.headers, stream, max_files=contract.MAX_FILE_PARTS,
-                                       max_fields=8, max_part_size=settings.max_request_json)
-        form = await parser.parse()
-    if not parser.complete:
+async def _read_form(request: Request):
+    """The multipart form, through Starlette's public Request API; InputError ('bad_upload') when
+    the client goes away mid-upload, when the body is not multipart that Starlette can parse, or
+    when it ends before its close delimiter.
+
+    The last check is ours: python-multipart does not make it (its finalize() checks nothing),
+    and the parser drops a part that was cut short without a word, so a cut upload would read as
+    one that never sent its last part. The body is read whole first (at most the upload limit,
+    checked before any of it is read; the parts are read whole for decoding anyway), and
+    request.form() parses what request.body() kept."""
+    try:
+        body = await request.body()
+    except ClientDisconnect:
+        raise InputError(CUT_SHORT, "bad_upload") from None
+    try:
+        form = await request.form(max_files=contract.MAX_FILE_PARTS, max_fields=MAX_FORM_FIELDS)
+    except StarletteHTTPException as exc:  # what form() raises inside an app for a bad body
+        raise InputError(f"the upload is not multipart form data that can be read ({exc.detail}); "
+                         "send it again", "bad_upload") from None
+    if not _has_close_delimiter(body, request.headers["content-type"]):
         await form.close()
-        raise ValueError("the multipart body ends before its closing boundary")
+        raise InputError(CUT_SHORT, "bad_upload")
     return form
+
+
+def _has_close_delimiter(body: bytes, content_type: str) -> bool:
+    """Whether a multipart body holds its close delimiter, "--" boundary "--" (after CRLF, or
+    at the very start of a body without parts). It cannot stand inside a part, and what
+    follows it is an epilogue that parsers ignore."""
+    header = email.message.Message()
+    header["content-type"] = content_type
+    boundary = header.get_param("boundary")
+    if not isinstance(boundary, str) or not boundary:
+        return False
+    delimiter = b"--" + boundary.encode("latin-1", "replace") + b"--"
+    return body.startswith(delimiter) or b"\r\n" + delimiter in body
 
 
 def _no_job(job_id: str) -> JSONResponse:
