@@ -3,7 +3,7 @@ side with the same N jobs from a single client.
 
 The bench starts the backend itself (`python -m maskstyle.cli serve` on a free loopback port,
 with its own config dir), warms it up with a few jobs, then runs the baseline (1 client) and
-the load (C clients, each a thread with its own `maskstyle_wire.client.Client`). The jobs are
+the load (C threads, each job through a `maskstyle_wire.client.Client` of its own). The jobs are
 the load test's: mostly stylize on a small image, every 10th a segment (refine) and every
 10th + 5 a harmonize. Every layer is fetched and decoded, and checked against the manifest's
 size. A job's latency runs from its submit to its last layer fetched, 429 retries included.
@@ -21,106 +21,72 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from maskstyle.demo import brush_strokes
+from maskstyle.images import encode_png
 from maskstyle.server.process import BackendProcess
 from maskstyle_wire import png
 from maskstyle_wire.client import Client, png_part
-from maskstyle_wire.errors import BackendError
-
-
-class CountingClient(Client):
-    """A wire client that counts the HTTP statuses it is answered with. submit retries a 429
-    (queue full) inside itself, so the retries are only visible here."""
-
-    def __init__(self, url: str, token: str, statuses: collections.Counter, lock: threading.Lock):
-        super().__init__(url, token, timeout=120)
-        self.statuses, self.lock = statuses, lock
-
-    def _request(self, method, path, *args, **kwargs):
-        try:
-            data = super()._request(method, path, *args, **kwargs)
-        except BackendError as err:
-            with self.lock:
-                self.statuses[err.status or err.code] += 1
-            raise
-        with self.lock:
-            self.statuses[200] += 1
-        return data
-
-
-def encode(array: np.ndarray) -> bytes:
-    h, w = array.shape[:2]
-    return png.encode(np.ascontiguousarray(array).tobytes(), w, h, 1 if array.ndim == 2 else array.shape[2])
 
 
 def make_jobs(n: int, side: int, iterations: int) -> list[tuple[str, dict, dict]]:
     """(op, params, files) for n jobs; the mask moves and changes size from job to job."""
     yy, xx = np.mgrid[0:side, 0:side]
     image = np.stack([xx * 255 // side, yy * 255 // side, np.full_like(xx, 90)], 2).astype(np.uint8)
-    image_png, style_png = encode(image), encode(brush_strokes(max(32, side)))
+    image_png, style_png = encode_png(image), encode_png(brush_strokes(max(32, side)))
     jobs = []
     for i in range(n):
         mask = np.zeros((side, side), np.uint8)
         y, x = (i % 7) * side // 16, ((i // 7) % 9) * side // 20
         mask[y:y + side * 3 // 8 + i % 5, x:x + side * 5 // 16 + i % 6] = 255
         if i % 10 == 3:
-            op, params, files = "segment", {"target": "refine"}, {"image": image_png, "hint": encode(mask)}
+            op, params, files = "segment", {"target": "refine"}, {"image": image_png, "hint": encode_png(mask)}
         elif i % 10 == 8:
-            op, params, files = "harmonize", {"mode": "photo"}, {"image": image_png, "mask": encode(mask)}
+            op, params, files = "harmonize", {"mode": "photo"}, {"image": image_png, "mask": encode_png(mask)}
         else:
             op = "stylize"
             params = {"quality": "fast", "max_side": max(32, side), "iterations": iterations,
                       "encoder": "builtin"}
-            files = {"image": image_png, "mask": encode(mask), "style": style_png}
+            files = {"image": image_png, "mask": encode_png(mask), "style": style_png}
         jobs.append((op, params, {name: png_part(name, data) for name, data in files.items()}))
     return jobs
 
 
 def run_load(backend: BackendProcess, jobs: list, clients: int, poll: float) -> dict:
-    todo = collections.deque(enumerate(jobs))
     statuses: collections.Counter = collections.Counter()
     lock = threading.Lock()
-    latencies: list[float] = []
-    failures: list[str] = []
 
-    def work():
-        client = CountingClient(backend.url, backend.token, statuses, lock)
-        while True:
-            with lock:
-                if not todo:
-                    return
-                i, (op, params, files) = todo.popleft()
-            t = time.perf_counter()
-            try:
-                job_id = client.submit(op, params, files)
-                client.wait(job_id, poll_interval=poll)
-                manifest = client.result(job_id)
-                for layer in manifest["layers"]:
-                    w, h, channels, _ = png.decode(client.fetch(layer["url"]))
-                    if (w, h, channels) != (layer["width"], layer["height"], 4):
-                        raise AssertionError(f"layer {w}x{h}x{channels}, manifest {layer['width']}x{layer['height']}")
-                with lock:
-                    latencies.append(time.perf_counter() - t)
-            except Exception as exc:
-                with lock:
-                    failures.append(f"job {i} ({op}): {type(exc).__name__}: {exc}")
+    def count(status):  # every answer's status: submit retries a 429 (queue full) by itself
+        with lock:
+            statuses[status] += 1
+
+    def latency(op: str, params: dict, files: dict) -> float:
+        """Seconds from submit to the last layer fetched and checked against the manifest."""
+        client = Client(backend.url, backend.token, timeout=120, on_status=count)
+        t = time.perf_counter()
+        manifest, pngs = client.run(op, params, files, poll_interval=poll)
+        for layer, data in zip(manifest["layers"], pngs):
+            w, h, channels, _ = png.decode(data)
+            if (w, h, channels) != (layer["width"], layer["height"], 4):
+                raise AssertionError(f"layer {w}x{h}x{channels}, manifest {layer['width']}x{layer['height']}")
+        return time.perf_counter() - t
 
     started = time.perf_counter()
-    threads = [threading.Thread(target=work) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(clients) as pool:  # `clients` clients at a time, each job through its own
+        running = [pool.submit(latency, *job) for job in jobs]
     wall = time.perf_counter() - started
+    latencies = [f.result() for f in running if f.exception() is None]
+    failures = [f"job {i} ({jobs[i][0]}): {type(f.exception()).__name__}: {f.exception()}"
+                for i, f in enumerate(running) if f.exception() is not None]
     lat = np.array(latencies) if latencies else np.array([float("nan")])
     return {"clients": clients, "jobs": len(jobs), "wall": wall, "rate": len(latencies) / wall,
             "p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
             "max": float(lat.max()), "retries": statuses[429], "failures": failures,
-            "errors": {k: v for k, v in statuses.items() if k not in (200, 429)}}
+            "errors": {k: v for k, v in statuses.items() if k not in (200, 202, 429)}}
 
 
 def main() -> int:

@@ -89,6 +89,19 @@ def test_backend_errors_come_back_as_readable_messages(backend):
     assert "no-such-op" in str(caught.value)
 
 
+def test_on_status_sees_every_answer_the_errors_included(backend):
+    statuses = []
+    client = wire.Client(backend.url, backend.token, timeout=120, on_status=statuses.append)
+    client.health()
+    job_id = client.submit("stylize", FAST, _stylize_files())
+    with pytest.raises(BackendError):
+        client.status("no-such-job")
+    with pytest.raises(BackendError):
+        wire.Client(backend.url, "wrong", on_status=statuses.append).info()
+    assert statuses == [200, 202, 404, 401]
+    _wait_for_state(client, job_id, {"done"})
+
+
 def test_cancel_stops_a_running_job(backend):
     client = client_for(backend)
     job_id = client.submit("stylize", SLOW, _stylize_files(96))

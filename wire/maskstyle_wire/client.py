@@ -68,12 +68,17 @@ def with_time_left(stage: str, eta_seconds) -> str:
 
 
 class Client:
-    """Talks to one backend. Never uses a proxy: the backend is on this machine."""
+    """Talks to one backend. Never uses a proxy: the backend is on this machine.
 
-    def __init__(self, url: str, token: str, timeout: float = 60.0):
+    `on_status`, if given, is called with the HTTP status of every answer, the 429s that submit
+    retries by itself included: a way to watch what a client is answered (the load test and
+    bench count them)."""
+
+    def __init__(self, url: str, token: str, timeout: float = 60.0, on_status=None):
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.on_status = on_status
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         self.process = None  # the backend process this client started, if it started one
 
@@ -94,8 +99,11 @@ class Client:
             request.add_header("Content-Type", content_type)
         try:
             with self._opener.open(request, timeout=timeout or self.timeout) as response:
-                return response.read()
+                data = response.read()
+                self._answered(response.status)
+                return data
         except urllib.error.HTTPError as err:
+            self._answered(err.code)
             message, code = _error_message(err)
             if err.code == 401:
                 message = f"The maskstyle backend refused the access token: {message} {SETUP_HINT}"
@@ -104,6 +112,10 @@ class Client:
             reason = getattr(err, "reason", err)
             raise BackendUnavailable(f"Cannot reach the maskstyle backend at {self.url} ({reason}): it is "
                                      "not running there. Start it with `maskstyle serve`.", "unreachable") from None
+
+    def _answered(self, status: int) -> None:
+        if self.on_status is not None:
+            self.on_status(status)
 
     def _json(self, method: str, path: str, **kwargs) -> dict:
         data = self._request(method, path, **kwargs)
@@ -188,13 +200,14 @@ class Client:
                 raise JobCancelled("The maskstyle job was cancelled.", "cancelled")
             time.sleep(poll_interval)
 
-    def run_job(self, op: str, params: dict, files: dict, on_progress=None, guard: bool = True) -> dict:
+    def run_job(self, op: str, params: dict, files: dict, on_progress=None, guard: bool = True,
+                poll_interval: float = 0.25) -> dict:
         """Submit, wait and return the result manifest. The job is cancelled if this process
         raises (Ctrl+C included) or, with guard, dies."""
         job_id = self.submit(op, params, files)
         watcher = CancelGuard(self, job_id) if guard else None
         try:
-            self.wait(job_id, on_progress)
+            self.wait(job_id, on_progress, poll_interval)
             return self.result(job_id)
         except (JobFailed, JobCancelled):
             raise
@@ -213,10 +226,10 @@ class Client:
             if watcher:
                 watcher.release()
 
-    def run(self, op: str, params: dict, files: dict, on_progress=None, guard: bool = False
-            ) -> tuple[dict, list]:
+    def run(self, op: str, params: dict, files: dict, on_progress=None, guard: bool = False,
+            poll_interval: float = 0.25) -> tuple[dict, list]:
         """run_job, then fetch every layer: (manifest, [PNG bytes, one per manifest layer])."""
-        manifest = self.run_job(op, params, files, on_progress, guard)
+        manifest = self.run_job(op, params, files, on_progress, guard, poll_interval)
         layers = manifest.get("layers")
         if not isinstance(layers, list):
             raise BackendError("The maskstyle backend finished but sent no result layers.", "bad_answer")
