@@ -118,18 +118,6 @@ def test_crop_rect_adds_context_and_stays_inside_the_image():
     assert composite.crop_rect(mask, 0.0, min_pad=0) == composite.bounds(mask)
 
 
-def test_corner_boxes_are_the_same_crops_as_rects():
-    """bounding_box and crop_box (x0, y0, x1, y1) serve engine/stylize.py until it takes Rects:
-    they must cut exactly what bounds and crop_rect cut."""
-    mask = np.zeros((60, 80), np.uint8)
-    mask[5:20, 50:79] = 9
-    rect, crop = composite.bounds(mask), composite.crop_rect(mask, 0.1)
-    assert composite.bounding_box(mask) == (rect.x, rect.y, rect.right, rect.bottom) == (50, 5, 79, 20)
-    x0, y0, x1, y1 = composite.crop_box(mask, 0.1)
-    assert np.array_equal(mask[y0:y1, x0:x1], mask[crop.slices])
-    assert composite.bounding_box(np.zeros((3, 3), np.uint8)) is None
-
-
 def test_paste_blends_only_under_the_crops_rect():
     full = np.full((20, 30, 3), 10, np.uint8)
     crop = np.full((4, 6, 3), 250, np.uint8)

@@ -32,18 +32,6 @@ def crop_rect(mask: np.ndarray, margin: float, min_pad: int = 8) -> Rect:
     return rect.pad(pad).intersect(whole(mask))
 
 
-def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    """bounds() as (x0, y0, x1, y1) corners: engine/stylize.py's form until it takes a Rect."""
-    rect = bounds(mask)
-    return None if rect is None else (rect.x, rect.y, rect.right, rect.bottom)
-
-
-def crop_box(mask: np.ndarray, margin: float, min_pad: int = 8) -> tuple[int, int, int, int]:
-    """crop_rect() as (x0, y0, x1, y1) corners: engine/stylize.py's form until it takes a Rect."""
-    rect = crop_rect(mask, margin, min_pad)
-    return rect.x, rect.y, rect.right, rect.bottom
-
-
 def blend(original: np.ndarray, result: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """original*(1-m) + result*m in uint8, with original pixels kept bit-exact where m == 0."""
     m = (mask.astype(np.float32) / 255.0)[..., None]

@@ -33,7 +33,7 @@ from maskstyle_wire.contract import MAX_REGIONS, STYLIZE
 
 from ..errors import InputError
 from . import color
-from .composite import bounding_box, crop_box, paste
+from .composite import bounds, crop_rect, paste, whole
 from .devices import load_encoder_cached, pick_device
 from .inputs import check_inputs, check_params
 from .losses import content_loss, gram, masked_gram, style_loss, tv_loss
@@ -248,14 +248,14 @@ def _run(image, regions: list[Region], rest_style, rest_name: str, options: Styl
     encoder_name = encoder.name if encoder is not None else "none"  # patches need no encoder
 
     cover = union([r.mask for r in regions])
-    x0, y0, x1, y1 = bounding_box(cover)
-    width = options.seam_width or auto_width((y1 - y0, x1 - x0))
+    selected = bounds(cover)
+    width = options.seam_width or auto_width((selected.height, selected.width))
     if rest_style is not None:
-        x0, y0, x1, y1 = 0, 0, image.shape[1], image.shape[0]
+        crop = whole(image)
     else:  # the crop holds the seam's whole band
-        x0, y0, x1, y1 = crop_box(cover, options.margin, 8 if seam == "none" else width // 2 + 2)
-    content_np, cover_np = image[y0:y1, x0:x1], cover[y0:y1, x0:x1]
-    masks_np = [r.mask[y0:y1, x0:x1] for r in regions]
+        crop = crop_rect(cover, options.margin, 8 if seam == "none" else width // 2 + 2)
+    content_np, cover_np = image[crop.slices], cover[crop.slices]
+    masks_np = [r.mask[crop.slices] for r in regions]
     styles, names = [r.style for r in regions], [r.name for r in regions]
     if rest_style is not None:
         masks_np.append(255 - cover_np)
@@ -265,7 +265,7 @@ def _run(image, regions: list[Region], rest_style, rest_name: str, options: Styl
 
     if options.strength == 0.0:  # nothing to do: the layers are the original
         tracker.finish()
-        return Result(image.copy(), _layers(names, x0, y0, content_np.copy(), cover_np, masks_np),
+        return Result(image.copy(), _layers(names, crop, content_np.copy(), cover_np, masks_np),
                              encoder_name, str(device), method=options.method)
 
     content_full = to_tensor(content_np, device)
@@ -291,9 +291,9 @@ def _run(image, regions: list[Region], rest_style, rest_name: str, options: Styl
         tracker.set_stage("blending the edge")
         cover_np = apply_seam(seam, result_np, content_np, cover_np, width, check=tracker.check)
         tracker.step()
-    composite = paste(image, result_np, cover_np, x0, y0)
+    composite = paste(image, result_np, cover_np, crop.x, crop.y)
     tracker.finish()
-    return Result(composite, _layers(names, x0, y0, result_np, cover_np, masks_np),
+    return Result(composite, _layers(names, crop, result_np, cover_np, masks_np),
                          encoder_name, str(device), method=options.method)
 
 
@@ -349,8 +349,8 @@ def _optimise_features(content_full, masks_full, styles, style_ts, options, meth
     return x
 
 
-def _layers(names, x, y, rgb, cover, masks) -> list[Layer]:
-    return [Layer(name, x, y, rgb, m) for name, m in zip(names, layer_masks(cover, masks))]
+def _layers(names, crop, rgb, cover, masks) -> list[Layer]:
+    return [Layer(name, crop.x, crop.y, rgb, m) for name, m in zip(names, layer_masks(cover, masks))]
 
 
 def _masked_term(encoder, masks, styles, size, luminance, device, cache):
