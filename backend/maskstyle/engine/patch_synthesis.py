@@ -6,9 +6,12 @@ optimising random features toward matching statistics. From coarse to fine scale
 from large to small patches, each round:
 1. matches every patch of the current image to its nearest patch of the painting, in a
    PCA space of the painting's patches as the paper does. Patches are compared on their
-   pixels and on a guide channel, the photo's blurred lightness (the guidance channels
-   of Hertzmann et al. 2001, "Image Analogies"): the painting's dark marks go where the
-   photo is dark, which is what keeps faces faces and buildings' lines where they were.
+   pixels and on two guide channels (the guidance channels of Hertzmann et al. 2001,
+   "Image Analogies"): the photo's blurred lightness, so the painting's dark marks go
+   where the photo is dark, and its edge strength, each image's own scaled to its 90th
+   percentile, so the painting's lines and contours go where the photo has edges, even
+   faint ones. That is what keeps faces faces and buildings' lines where they were,
+   while leaving the patches' colours free to come from anywhere in the painting.
    Noise on the searched patches keeps the painting's textured marks in play (a smooth
    patch otherwise always matches a smooth one and the result washes out);
 2. puts the matched patches back together by robust aggregation: iteratively
@@ -43,6 +46,7 @@ GAP = 0.75                  # query grid spacing, as a share of the patch size
 TONE_KEEP = 0.5             # share of the photo's own lightness kept by the colour match
 MAX_STYLE_RATIO = 3.0       # the painting's longest side, at most this times the crop's
 INITIAL_NOISE = 0.2         # noise added to the colour-moved photo at the coarsest scale
+EDGE_SCALE = 0.25           # the edge guide's values, as a share of the lightness range
 
 
 @dataclass(frozen=True)
@@ -57,9 +61,10 @@ class SynthesisPlan:
     irls_steps: int = 2
     content_weight: float = 0.03    # how strongly the photo is fused back after each round
     edge_boost: float = 2.0         # extra fusion weight on the photo's edges
-    guide_weight: float = 2.5       # weight of the luminance layout in the patch search
-    fine_guide: float = 0.6         # the guide's share at the finest level
+    guide_weight: float = 2.0       # weight of the luminance layout in the patch search
+    fine_guide: float = 0.25        # the layout guide's share at the finest level
     query_noise: float = 0.4        # noise on the searched patches: keeps textured marks in play
+    edge_guide: float = 2.5         # weight of the photo's edges in the patch search
 
 
 PLANS = {
@@ -112,7 +117,7 @@ class PatchBank:
         self.empty = self.ys.numel() == 0
         if self.empty:
             return
-        self.searched = torch.cat([style, guide], dim=1)[0]           # (4, h, w)
+        self.searched = torch.cat([style, guide], dim=1)[0]           # (3 + guides, h, w)
         offsets = torch.arange(patch, device=style.device)
         self._offsets = (offsets[:, None] * w + offsets[None, :]).flatten()  # (p^2,)
 
@@ -129,7 +134,7 @@ class PatchBank:
             _, _, v = torch.svd_lowrank(sample - self.mean, q=min(dims + 8, *sample.shape), niter=2)
         self.basis = v[:, :dims].T.contiguous()                        # (k, 4 p^2)
         # every grid patch's coordinates at once: a strided convolution with the basis
-        filters = self.basis.view(dims, 4, patch, patch)
+        filters = self.basis.view(dims, self.searched.shape[0], patch, patch)
         projected = F.conv2d(self.searched[None], filters, stride=stride)[0].flatten(1)
         if keep is not None:
             projected = projected[:, keep]
@@ -323,8 +328,8 @@ def synthesize(content: torch.Tensor, masks: list[torch.Tensor], styles: list[to
             x = _resize(x, size)
         # the finest level follows the photo less, so the painting's own marks come through
         gw = plan.guide_weight * (plan.fine_guide if scale >= 1.0 else 1.0)
-        guide = gw * _layout(moved)
-        style_guides = [gw * _layout(p) for p in painted]
+        guide = _guide(moved, plan, gw, cover)
+        style_guides = [_guide(p, plan, gw) for p in painted]
         fuse = plan.content_weight * (0.25 + plan.edge_boost * edge_weight(c))
         active = (F.max_pool2d(cover, 3, 1, 1) > 0).float()
         for patch in sizes:
@@ -398,6 +403,30 @@ def _kept(cache, key, make):
         return cache[key]
     value = cache[key] = make()
     return value
+
+
+def _edges(image: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
+    """Gradient magnitude of the layout, scaled by its 90th percentile (inside `region`
+    when given), so a dark door's faint carving and a bright painting's lead lines weigh
+    alike in the search; capped at twice that percentile."""
+    layout = _layout(image)
+    gx = F.pad(layout[..., :, 2:] - layout[..., :, :-2], (1, 1, 0, 0), mode="replicate")
+    gy = F.pad(layout[..., 2:, :] - layout[..., :-2, :], (0, 0, 1, 1), mode="replicate")
+    magnitude = (gx ** 2 + gy ** 2).sqrt()
+    values = magnitude.flatten()
+    if region is not None and int((region > 0.5).sum()) >= 16:
+        values = values[region.flatten() > 0.5]
+    return EDGE_SCALE * (magnitude / (torch.quantile(values, 0.9) + 1e-4)).clamp(0, 2)
+
+
+def _guide(image: torch.Tensor, plan: SynthesisPlan, layout_weight: float,
+           region: torch.Tensor | None = None) -> torch.Tensor:
+    """The guide channels searched beside a patch's pixels: the weighted layout (where it
+    is light and dark) and, when the plan has an edge weight, where its edges are."""
+    layout = layout_weight * _layout(image)
+    if plan.edge_guide <= 0:
+        return layout
+    return torch.cat([layout, plan.edge_guide * _edges(image, region)], dim=1)
 
 
 def _layout(image: torch.Tensor) -> torch.Tensor:
