@@ -12,7 +12,7 @@ gi.require_version("Babl", "0.1")
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 gi.require_version("Gtk", "3.0")
-from gi.repository import Babl, Gegl, Gimp, Gio, GLib, Gtk  # noqa: E402
+from gi.repository import Babl, Gegl, Gimp, Gtk  # noqa: E402
 
 from maskstyle_wire.errors import BackendError  # noqa: E402
 from maskstyle_wire.geometry import Rect  # noqa: E402
@@ -120,28 +120,50 @@ def flattened_rgb(gfile):
         image.delete()
 
 
-def png_to_layer(image, data):
-    """Decode a PNG with GIMP's own loader into a layer of image (not yet inserted)."""
+_gegl_operations = False
+
+
+def _gegl_operations_ready():
+    """GEGL's operations (gegl:png-load ...) in this process. A GIMP 3.0 plug-in gets GEGL
+    buffers, but GEGL itself is not initialised: its operation registry is empty until
+    Gegl.init is called, and creating an operation node before that crashes the process."""
+    global _gegl_operations
+    if not _gegl_operations:
+        Gegl.init(None)
+        _gegl_operations = True
+
+
+def decode_png(data):
+    """(width, height, RGBA) of a PNG, decoded in this process by GEGL's png-load (libpng).
+
+    Not with Gimp.file_load_layer: that runs GIMP's file-png plug-in in a process of its own,
+    and with GIMP 3.0 every such call can end in "file-png: gimp_flush(): error: Broken pipe"
+    in GIMP's terminal (3.0's core closes its end of a plug-in's pipe as soon as the return
+    values arrive, while 3.0's libgimp still writes a last QUIT message after them)."""
     with tempfile.TemporaryDirectory(prefix="maskstyle-") as folder:
         path = os.path.join(folder, "layer.png")
         with open(path, "wb") as handle:
             handle.write(data)
-        try:
-            layer = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(path))
-        except GLib.Error:
-            layer = None
-    if layer is None:
-        raise BackendError("The maskstyle backend sent a result that GIMP cannot read.")
-    return layer
+        _gegl_operations_ready()
+        graph = Gegl.Node()
+        load = graph.create_child("gegl:png-load")
+        load.set_property("path", path)
+        extent = load.get_bounding_box()
+        if extent.width <= 0 or extent.height <= 0:
+            raise BackendError("The maskstyle backend sent a result that GIMP cannot read.")
+        buffer = Gegl.Buffer.new(RGBA, 0, 0, extent.width, extent.height)
+        sink = graph.create_child("gegl:write-buffer")
+        sink.set_property("buffer", buffer)
+        load.link(sink)
+        sink.process()
+        rgba = bytes(buffer.get(Gegl.Rectangle.new(0, 0, extent.width, extent.height), 1.0, RGBA,
+                                Gegl.AbyssPolicy.NONE))
+    return extent.width, extent.height, rgba
 
 
-def png_to_rgba(image, data):
-    """(width, height, RGBA) of a PNG, decoded by GIMP."""
-    layer = png_to_layer(image, data)
-    try:
-        return layer.get_width(), layer.get_height(), read(layer, whole(layer), RGBA)
-    finally:
-        layer.delete()
+def new_layer(image, name, width, height):
+    """A new, empty layer for image's type, opaque in Normal mode (not yet inserted)."""
+    return Gimp.Layer.new(image, name, width, height, _layer_type(image), 100.0, Gimp.LayerMode.NORMAL)
 
 
 def alpha_to_mask(layer, rgba):
@@ -231,8 +253,7 @@ def add_layer_group(image, below, group_name, results):
         _insert_above(image, group, below)
         inserted = True
         for name, rect, rgba in results:
-            layer = Gimp.Layer.new(image, name, rect.width, rect.height, _layer_type(image), 100.0,
-                                   Gimp.LayerMode.NORMAL)
+            layer = new_layer(image, name, rect.width, rect.height)
             image.insert_layer(layer, group, 0)
             layer.set_offsets(rect.x, rect.y)
             alpha_to_mask(layer, rgba)

@@ -19,9 +19,9 @@ from maskstyle_wire.geometry import Rect  # noqa: E402
 from maskstyle_wire.pixels import alpha_in, mask_from_alpha, with_rgb_from  # noqa: E402
 
 from gimp_io import (RGBA, SELECTION_OPERATIONS, Progress, add_layer_above, add_layer_group,  # noqa: E402
-                     add_layers_above, alpha_to_mask, ask, canvas, flattened_rgb, insert_all, layer_rect,
-                     mask_format, png_to_layer, png_to_rgba, read, read_selection, select_mask,
-                     selection_bounds, visible_rgba, visible_through, whole)
+                     add_layers_above, alpha_to_mask, ask, canvas, decode_png, flattened_rgb, insert_all,
+                     layer_rect, mask_format, new_layer, read, read_selection, select_mask, selection_bounds,
+                     visible_rgba, visible_through, whole)
 from jobs import connect, png_file, result_layers, run_job, run_layer_jobs  # noqa: E402
 
 REGION_SLOTS = min(3, contract.MAX_REGIONS)  # the dialog's slots; a script can send no more either
@@ -201,25 +201,19 @@ def stylize(image, drawables, config, run_mode):
         crops.append(crop)
     results = run_layer_jobs(jobs, "Maskstyle: stylizing the selection")
     name = f"Stylized ({_style_stem(style_file)})"
-    placements = []
-    try:
-        for layer, crop, (info, data) in zip(layers, crops, results):
-            placements.append((png_to_layer(image, data), layer, _stylized_setup(name, info, crop)))
-    except Exception:
-        for result, _, _ in placements:
-            result.delete()
-        raise
+    decoded = [decode_png(data) for _, data in results]  # all of them before the image changes
+    placements = [(new_layer(image, name, width, height), layer, _stylized_setup(info, crop, rgba))
+                  for layer, crop, (info, _), (width, height, rgba) in zip(layers, crops, results, decoded)]
     insert_all(image, placements)
 
 
-def _stylized_setup(name, info, crop):
-    """What finishes a stylized layer once it is in the image: the backend's alpha (the
-    selection, redrawn near its edge when a seam was chosen) becomes its layer mask."""
+def _stylized_setup(info, crop, rgba):
+    """What finishes a stylized layer once it is in the image: its pixels, and the backend's
+    alpha (the selection, redrawn near its edge when a seam was chosen) as its layer mask."""
     def finish(result):
-        result.set_name(name)
         place = _placed(info, crop, result.get_width(), result.get_height())
         result.set_offsets(place.x, place.y)
-        alpha_to_mask(result, read(result, whole(result), RGBA))
+        alpha_to_mask(result, rgba)
     return finish
 
 
@@ -298,7 +292,7 @@ def stylize_regions(image, drawables, config, run_mode):
     infos = result_layers(client, "stylize", params, files, progress, count=len(names))
     results = []
     for name, info in zip(names, infos):  # bottom to top, as the backend lists them
-        width, height, rgba = png_to_rgba(image, client.fetch(info["url"]))
+        width, height, rgba = decode_png(client.fetch(info["url"]))
         results.append((name, _placed(info, crop, width, height), rgba))
     add_layer_group(image, layer, REGIONS_GROUP, results)
 
@@ -332,7 +326,7 @@ def harmonize(image, drawables, config, run_mode):
     results = run_layer_jobs([job for job, _, _ in prepared], "Maskstyle: harmonizing the layer")
     items = []
     for layer, (_, source, crop), (info, data) in zip(layers, prepared, results):
-        width, height, result = png_to_rgba(image, data)
+        width, height, result = decode_png(data)
         items.append((layer, f"Harmonized ({layer.get_name()})",
                       with_rgb_from(source, layer_rect(layer), result, _placed(info, crop, width, height))))
     add_layers_above(image, items)
@@ -361,7 +355,7 @@ def portrait_blur(image, drawables, config, run_mode):
         "mask": png_file("mask", mask, crop.width, crop.height, 1),
     }
     client, info = run_job("blur", params, files, "Maskstyle: blurring the background")
-    width, height, result = png_to_rgba(image, client.fetch(info["url"]))
+    width, height, result = decode_png(client.fetch(info["url"]))
     source = read(layer, whole(layer), RGBA)
     add_layer_above(image, layer, "Portrait blur",
                     with_rgb_from(source, rect, result, _placed(info, crop, width, height)))
@@ -382,7 +376,7 @@ def select_subject(image, drawables, config, run_mode):
     files["image"] = png_file("image", visible_rgba(image), w, h, 4)
 
     client, info = run_job("segment", {"target": target}, files, "Maskstyle: selecting the subject")
-    mask_w, mask_h, rgba = png_to_rgba(image, client.fetch(info["url"]))
+    mask_w, mask_h, rgba = decode_png(client.fetch(info["url"]))
     select_mask(image, mask_from_alpha(rgba, _placed(info, full, mask_w, mask_h), w, h), operation)
 
 

@@ -44,8 +44,7 @@ def build_image(spec):
     image = Gimp.Image.new_with_precision(spec["width"], spec["height"], Gimp.ImageBaseType.RGB,
                                           getattr(Gimp.Precision, precision))
     for position, layer_spec in enumerate(spec["layers"]):
-        layer = Gimp.file_load_layer(Gimp.RunMode.NONINTERACTIVE, image, Gio.File.new_for_path(layer_spec["png"]))
-        layer.set_name(layer_spec["name"])
+        layer = _png_layer(image, layer_spec["name"], layer_spec["png"])
         image.insert_layer(layer, None, position)
         layer.set_offsets(layer_spec.get("x", 0), layer_spec.get("y", 0))
     for channel_spec in spec.get("channels", []):
@@ -54,6 +53,28 @@ def build_image(spec):
     Gimp.Selection.none(image)
     image.clean_all()
     return image
+
+
+PNG_LAYERS = {1: (Gimp.ImageType.RGB_IMAGE, "Y' u8"), 2: (Gimp.ImageType.RGBA_IMAGE, "Y'A u8"),
+              3: (Gimp.ImageType.RGB_IMAGE, "R'G'B' u8"), 4: (Gimp.ImageType.RGBA_IMAGE, "R'G'B'A u8")}
+
+
+def _png_layer(image, name, path):
+    """A layer of image holding a PNG's pixels, as File > Open as Layers would make it (an RGB
+    layer with alpha only when the PNG has it). Decoded here, with the plug-in's own PNG module,
+    rather than by GIMP's file-png plug-in: in GIMP 3.0 each call to another plug-in can print
+    "gimp_flush(): error: Broken pipe", and the tests look for that line in GIMP's output."""
+    _plugin_folder_on_path()
+    from maskstyle_wire import png
+
+    with open(path, "rb") as handle:
+        width, height, channels, pixels = png.decode(handle.read())
+    layer_type, fmt = PNG_LAYERS[channels]
+    layer = Gimp.Layer.new(image, name, width, height, layer_type, 100.0, Gimp.LayerMode.NORMAL)
+    buffer = layer.get_buffer()
+    buffer.set(buffer.get_extent(), fmt, pixels)
+    buffer.flush()
+    return layer
 
 
 def select(image, spec):
@@ -177,14 +198,22 @@ def selected(image):
 PLUGIN_FILE = "/root/.config/GIMP/3.0/plug-ins/maskstyle/maskstyle.py"
 
 
+def _plugin_folder_on_path():
+    """The installed plug-in's folder on sys.path: its modules and its maskstyle_wire import."""
+    import os
+    import sys
+
+    folder = os.path.dirname(PLUGIN_FILE)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+
+
 def load_plugin():
     """The installed plug-in's entry file as a module (its PROCEDURES), to call its GIMP-side
     steps directly; it puts its folder on sys.path, so its sibling modules import after."""
     import importlib.util
-    import os
-    import sys
 
-    sys.path.insert(0, os.path.dirname(PLUGIN_FILE))
+    _plugin_folder_on_path()
     spec = importlib.util.spec_from_file_location("maskstyle_plugin", PLUGIN_FILE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -192,7 +221,8 @@ def load_plugin():
 
 
 def _png_pixels(path):
-    from maskstyle_wire import png  # from the plug-in folder, on sys.path once load_plugin ran
+    _plugin_folder_on_path()
+    from maskstyle_wire import png
 
     with open(path, "rb") as handle:
         return png.decode(handle.read())[3]
@@ -230,9 +260,9 @@ def helper(image, name, args):
         return None
     if name == "visible_through":
         return _b64(gimp_io.visible_through(image, layer_by_name(image, args["layer"]), tuple(args["rect"])))
-    if name == "png_to_rgba":
+    if name == "decode_png":
         with open(args["png"], "rb") as handle:
-            width, height, rgba = gimp_io.png_to_rgba(image, handle.read())
+            width, height, rgba = gimp_io.decode_png(handle.read())
         return {"width": width, "height": height, "rgba": _b64(rgba)}
     if name == "add_layer_above":
         gimp_io.add_layer_above(image, layer_by_name(image, args["layer"]), args["name"],

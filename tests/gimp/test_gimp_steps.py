@@ -80,7 +80,7 @@ def test_visible_through_leaves_out_the_layers_above(gimp, files):
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "RGB", "L"])
-def test_png_to_rgba_reads_pngs_exactly(gimp, files, mode):
+def test_decode_png_reads_pngs_exactly(gimp, files, mode):
     rng = np.random.default_rng(5)
     array = rng.integers(0, 256, (21, 17, len(mode)), dtype=np.uint8)
     host, path = gimp.path(f"pillow-{mode}.png")
@@ -88,7 +88,7 @@ def test_png_to_rgba_reads_pngs_exactly(gimp, files, mode):
     Image.fromarray(array.squeeze(-1) if mode == "L" else array, mode).save(buffer, "PNG")
     host.write_bytes(buffer.getvalue())
     report = gimp.run({"image": scene(files, "Subject"), "selection": None,
-                       "calls": [{"helper": "png_to_rgba", "args": {"png": path}}]}, {})
+                       "calls": [{"helper": "decode_png", "args": {"png": path}}]}, {})
     got = report["calls"][0]
     assert (got["width"], got["height"]) == (17, 21)
     rgba = _b64_array(got["rgba"], (21, 17, 4))
