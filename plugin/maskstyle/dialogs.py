@@ -23,6 +23,7 @@ from procedures import UserError, auto_blur_radius  # noqa: E402
 
 STYLE_FIELDS = ("style-file", "style-file-1", "style-file-2", "style-file-3", "rest-file")
 PREVIEW_SIZE = 160
+CHOOSER_TITLE = "Choose a style image"
 
 
 def run(procedure, config, title, image, check):
@@ -155,13 +156,17 @@ def _improve_style_choosers(dialog, config):
         if widget is None:
             continue
         for chooser in _file_choosers(widget):
+            if isinstance(chooser, Gtk.FileChooserButton):
+                chooser.set_title(CHOOSER_TITLE)  # not GTK's "Select a File"
             images, everything = _image_filter()
             chooser.add_filter(images)
             chooser.add_filter(everything)
             chooser.set_filter(images)
-            if folder and chooser.get_file() is None:
-                chooser.set_current_folder(folder)
-            preview = Gtk.Image()
+            if folder:
+                chooser.add_shortcut_folder(folder)  # in the chooser's sidebar
+                if chooser.get_file() is None:
+                    chooser.set_current_folder(folder)
+            preview = Gtk.Image(margin_start=8, margin_end=8)
             chooser.set_preview_widget(preview)
             chooser.set_use_preview_label(False)
             chooser.connect("update-preview", _update_preview, preview)
@@ -199,7 +204,15 @@ def _recent_styles(dialog, config):
         path = widget.get_active_id()
         if path:
             config.set_property(field, Gio.File.new_for_path(path))
+
+    def follow(*_):  # the list shows the style image when it is a recent one, else its prompt
+        gfile = config.get_property(field)
+        path = gfile.get_path() if gfile is not None else None
+        combo.set_active_id(path if path in recent else "")
     combo.connect("changed", chosen)
+    handler = config.connect(f"notify::{field}", follow)
+    combo.connect("destroy", lambda *_: config.disconnect(handler))  # the config outlives the dialog
+    follow()
     row.pack_start(label, False, False, 0)
     row.pack_start(combo, True, True, 0)
     dialog.get_content_area().pack_end(row, False, False, 6)

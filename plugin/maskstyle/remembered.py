@@ -17,7 +17,7 @@ from maskstyle_wire import settings as wire_settings
 
 FILE_NAME = "gimp-last-values.json"
 RECENT_STYLES = 8
-SKIPPED = ("run-mode", "image", "drawables")  # the call's own, never a setting
+SKIPPED = ("procedure", "run-mode", "image", "drawables")  # the config's and the call's own, never a setting
 
 
 def path():
