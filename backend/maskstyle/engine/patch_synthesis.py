@@ -43,7 +43,7 @@ PCA_SAMPLES = 2000          # style patches used to fit the PCA basis
 MAX_BANK = 8000             # style patches searched per (painting, scale, patch size)
 QUERY_CHUNK = 1024          # query patches per distance block (bounds memory)
 GAP = 0.75                  # query grid spacing, as a share of the patch size
-TONE_KEEP = 0.5             # share of the photo's own lightness kept by the colour match
+TONE_KEEP = 0.3             # share of the photo's own lightness histogram kept by the colour match
 MAX_STYLE_RATIO = 3.0       # the painting's longest side, at most this times the crop's
 INITIAL_NOISE = 0.2         # noise added to the colour-moved photo at the coarsest scale
 EDGE_SCALE = 0.25           # the edge guide's values, as a share of the lightness range
@@ -180,23 +180,36 @@ class Palette:
     def project(self, pixels: torch.Tensor) -> torch.Tensor:
         return (pixels - self.mean) @ self.axes.T
 
-    def match(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    def tones(self, photo: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The photo's lightness histogram (its quantiles along the painting's main axis)
+        under `weight`, for `match` to keep part of."""
+        return _quantiles(self.project(photo[0].reshape(3, -1).T)[_inside(weight)], self.levels)[:, 0]
+
+    def match(self, x: torch.Tensor, weight: torch.Tensor, tones: torch.Tensor | None = None) -> torch.Tensor:
         """`x` with the colours under `weight` given the painting's histogram.
 
         Each principal axis is matched on its own by quantiles (a decorrelated per-channel
         histogram match); the map learnt inside the region is applied to the whole of `x`,
-        so nothing jumps at the region's edge.
+        so nothing jumps at the region's edge. Along the main (lightness) axis the target
+        keeps TONE_KEEP of the photo's own histogram (`tones`), so a dark door in a light
+        painting stays darker than the painting: a full match turns it white, and its
+        carving with it. The target is a histogram, not the photo's pixels, so matching
+        again after every round keeps the same share instead of losing half each time.
         """
         src = self.project(x[0].reshape(3, -1).T)                  # (P, 3)
-        inside = weight.reshape(-1) > 0.5
-        if int(inside.sum()) < 16:
-            inside = weight.reshape(-1) > 0
-        src_q = _quantiles(src[inside], self.levels)
-        out = torch.stack([_interp(src[:, c], src_q[:, c], self.quantiles[:, c]) for c in range(3)], 1)
-        # Along the main (lightness) axis keep part of the photo's own tones: a full match
-        # turns a dark door in a light painting white, and the door's carving with it.
-        out[:, 0] += TONE_KEEP * (src[:, 0] - out[:, 0])
+        src_q = _quantiles(src[_inside(weight)], self.levels)
+        target = self.quantiles.clone()
+        if tones is None:
+            tones = src_q[:, 0]
+        target[:, 0] += TONE_KEEP * (tones - target[:, 0])
+        out = torch.stack([_interp(src[:, c], src_q[:, c], target[:, c]) for c in range(3)], 1)
         return (out @ self.axes + self.mean).T.reshape(x.shape).clamp(0, 1)
+
+
+def _inside(weight: torch.Tensor) -> torch.Tensor:
+    """Where a region's weight counts, flattened: > 0.5, or > 0 for a faint one."""
+    inside = weight.reshape(-1) > 0.5
+    return inside if int(inside.sum()) >= 16 else weight.reshape(-1) > 0
 
 
 def _quantiles(values: torch.Tensor, levels: torch.Tensor, most: int = 20000) -> torch.Tensor:
@@ -320,7 +333,8 @@ def synthesize(content: torch.Tensor, masks: list[torch.Tensor], styles: list[to
                    for u, p in zip(usable, painted)]
         palettes = [_kept(cache, ("palette", k, tuple(p.shape), str(p.device)), lambda p=p, u=u: Palette(p, u))
                     for k, p, u in zip(keys, painted, allowed)]
-        moved = _match_regions(c, region_ws, palettes, owner)   # the photo in the paintings' colours
+        tones = [palette.tones(c, w) for palette, w in zip(palettes, region_ws)]
+        moved = _match_regions(c, region_ws, palettes, owner, tones)   # the photo in the paintings' colours
         if x is None:
             noise = torch.randn(c.shape, generator=gen).to(c.device)
             x = (moved + INITIAL_NOISE * noise * (cover > 0)).clamp(0, 1)
@@ -353,7 +367,7 @@ def synthesize(content: torch.Tensor, masks: list[torch.Tensor], styles: list[to
                 noise = 0.0 if last else plan.query_noise * (0.5 if scale >= 1.0 else 1.0)
                 x = synthesis_round(x, guide, banks, owner, active, plan.irls_steps, noise, gen)
                 x = (x + fuse * moved) / (1.0 + fuse)
-                x = _match_regions(x, region_ws, palettes, owner)
+                x = _match_regions(x, region_ws, palettes, owner, tones)
                 step()
     return _match_region_bands(x, region_ws, painted, owner)
 
@@ -439,9 +453,10 @@ def _match_region_bands(x, weights, paintings, owner):
     return _per_region(x, weights, owner, lambda i, w: match_bands(x, w, paintings[i]))
 
 
-def _match_regions(x, weights, palettes, owner):
-    """`x` with each region's colours moved to its painting's palette."""
-    return _per_region(x, weights, owner, lambda i, w: palettes[i].match(x, w))
+def _match_regions(x, weights, palettes, owner, tones):
+    """`x` with each region's colours moved to its painting's palette, keeping part of
+    the photo's tones (`tones`, per region)."""
+    return _per_region(x, weights, owner, lambda i, w: palettes[i].match(x, w, tones[i]))
 
 
 def _per_region(x, weights, owner, match):
