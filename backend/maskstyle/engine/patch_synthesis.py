@@ -47,6 +47,7 @@ TONE_KEEP = 0.3             # share of the photo's own lightness histogram kept 
 MAX_STYLE_RATIO = 3.0       # the painting's longest side, at most this times the crop's
 INITIAL_NOISE = 0.2         # noise added to the colour-moved photo at the coarsest scale
 EDGE_SCALE = 0.25           # the edge guide's values, as a share of the lightness range
+EDGE_FLOOR = 0.3            # edges weaker than this share of the 90th percentile count as none
 
 
 @dataclass(frozen=True)
@@ -422,7 +423,9 @@ def _kept(cache, key, make):
 def _edges(image: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
     """Gradient magnitude of the layout, scaled by its 90th percentile (inside `region`
     when given), so a dark door's faint carving and a bright painting's lead lines weigh
-    alike in the search; capped at twice that percentile."""
+    alike in the search; capped at twice that percentile. Values below EDGE_FLOOR count
+    as no edge: otherwise a flat sky could only take the painting's few flattest patches,
+    copied over and over into visible tiles, instead of its softer strokes."""
     layout = _layout(image)
     gx = F.pad(layout[..., :, 2:] - layout[..., :, :-2], (1, 1, 0, 0), mode="replicate")
     gy = F.pad(layout[..., 2:, :] - layout[..., :-2, :], (0, 0, 1, 1), mode="replicate")
@@ -430,7 +433,8 @@ def _edges(image: torch.Tensor, region: torch.Tensor | None = None) -> torch.Ten
     values = magnitude.flatten()
     if region is not None and int((region > 0.5).sum()) >= 16:
         values = values[region.flatten() > 0.5]
-    return EDGE_SCALE * (magnitude / (torch.quantile(values, 0.9) + 1e-4)).clamp(0, 2)
+    scaled = magnitude / (torch.quantile(values, 0.9) + 1e-4)
+    return EDGE_SCALE * (scaled - EDGE_FLOOR).clamp(0, 2 - EDGE_FLOOR)
 
 
 def _guide(image: torch.Tensor, plan: SynthesisPlan, layout_weight: float,
