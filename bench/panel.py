@@ -12,8 +12,9 @@ sigma-2 blur). For each, the selection is stylized once and measured without wei
   times finer than any the painting shows at that size; that figure is still reported, as
   "texture (file px)";
 - painting pasted: texture moved by the painting itself (at the photo's size) pasted into
-  the mask, the most a result can reach: where it is low, photo and painting already share
-  a texture, and "moved" is a ratio of two small distances;
+  the mask; not a ceiling (a result painted with marks from all over the painting can be
+  closer to the whole painting than a piece of it), but where it is low, photo and painting
+  already share a texture, and "moved" is a ratio of two small distances;
 - seam: metrics.seam_visibility (1 = the border is as busy as beside it);
 - leakage: largest change where mask == 0 (must be 0);
 - x-fade structure: structure kept by a 50% cross-fade of photo and painting composited
