@@ -20,9 +20,10 @@ from large to small patches, each round:
 3. fuses a little of the photo back in, more where it has edges;
 4. moves the colours to the painting's by histogram matching along the painting's
    principal colour axes, keeping part of the photo's own lightness.
-At the end, each band of the lightness's Laplacian pyramid is given the painting's histogram
-for that band (Heeger and Bergen 1995), so the contrast at every scale, down to the canvas
-grain, is the painting's and not the smoother one that averaging patches leaves.
+At the end, each band of the lightness's Laplacian pyramid, split into four directions, is
+given the painting's histogram for that band and direction (Heeger and Bergen 1995), so the
+contrast at every scale and in every direction, down to the canvas grain and the strokes'
+slant, is the painting's and not the smoother one that averaging patches leaves.
 The search only visits patches that touch the selection, so a small selection costs
 little. Regions (several masks, each with its own painting) search each painting for
 the patches centred in its own region. The parameters were chosen by eye and with the
@@ -47,6 +48,7 @@ TONE_KEEP = 0.3             # share of the photo's own lightness histogram kept 
 MAX_STYLE_RATIO = 3.0       # the painting's longest side, at most this times the crop's
 INITIAL_NOISE = 0.2         # noise added to the colour-moved photo at the coarsest scale
 EDGE_SCALE = 0.25           # the edge guide's values, as a share of the lightness range
+ORIENTATIONS = 4            # directions per band in the final texture matching
 EDGE_FLOOR = 0.3            # edges weaker than this share of the 90th percentile count as none
 
 
@@ -374,10 +376,12 @@ def synthesize(content: torch.Tensor, masks: list[torch.Tensor], styles: list[to
 
 
 def match_bands(x: torch.Tensor, weight: torch.Tensor, style: torch.Tensor, levels: int = 4) -> torch.Tensor:
-    """`x` with each band of its lightness's Laplacian pyramid given, under `weight`, the
-    histogram of the painting's same band (Heeger and Bergen 1995): the contrast at each
-    scale, the fine canvas and brush texture included, becomes the painting's. The low-pass
-    rest and the colours are kept."""
+    """`x` with each oriented band of its lightness given, under `weight`, the histogram of
+    the painting's same band (Heeger and Bergen 1995): the contrast at each scale and in
+    each direction, the fine canvas and the brush strokes' slant included, becomes the
+    painting's. The bands are those of a Laplacian pyramid, each split into ORIENTATIONS
+    directions (`_orientations`), as Heeger and Bergen's steerable pyramid splits them. The
+    low-pass rest and the colours are kept."""
     def pyramid(img):
         bands = []
         for _ in range(levels):
@@ -394,16 +398,39 @@ def match_bands(x: torch.Tensor, weight: torch.Tensor, style: torch.Tensor, leve
     w = weight
     matched = []
     for band, style_band in zip(bands, style_bands):
-        flat, inside = band.reshape(-1), w.reshape(-1) > 0.5
-        if int(inside.sum()) >= 16:
-            src_q = _quantiles(flat[inside, None], levels_q)[:, 0]
-            ref_q = _quantiles(style_band.reshape(-1, 1), levels_q)[:, 0]
-            flat = _interp(flat, src_q, ref_q)
-        matched.append(flat.reshape(band.shape))
+        inside = w.reshape(-1) > 0.5
+        total = torch.zeros_like(band).reshape(-1)
+        for part, style_part in zip(_orientations(band), _orientations(style_band)):
+            flat = part.reshape(-1)
+            if int(inside.sum()) >= 16:
+                src_q = _quantiles(flat[inside, None], levels_q)[:, 0]
+                ref_q = _quantiles(style_part.reshape(-1, 1), levels_q)[:, 0]
+                flat = _interp(flat, src_q, ref_q)
+            total = total + flat
+        matched.append(total.reshape(band.shape))
         w = F.avg_pool2d(w, 2, ceil_mode=True)
     for band in reversed(matched):
         out = F.interpolate(out, size=band.shape[-2:], mode="bilinear", align_corners=False) + band
     return (x + (out - lightness)).clamp(0, 1)
+
+
+def _orientations(band: torch.Tensor, k: int | None = None) -> list[torch.Tensor]:
+    """`band` split into `k` directional parts that add up to it exactly: angular raised-
+    cosine windows on its spectrum, each covering twice the spacing between directions, so
+    neighbouring windows sum to one (cos^2 + sin^2); the constant term is shared evenly."""
+    k = k or ORIENTATIONS
+    h, w = band.shape[-2:]
+    spectrum = torch.fft.fft2(band)
+    fy = torch.fft.fftfreq(h, device=band.device)[:, None]
+    fx = torch.fft.fftfreq(w, device=band.device)[None, :]
+    theta = torch.atan2(fy, fx) % torch.pi
+    parts = []
+    for i in range(k):
+        d = (theta - i * torch.pi / k + torch.pi / 2) % torch.pi - torch.pi / 2
+        window = torch.where(d.abs() < torch.pi / k, torch.cos(d * k / 2) ** 2, torch.zeros_like(d))
+        window[0, 0] = 1.0 / k
+        parts.append(torch.fft.ifft2(spectrum * window).real)
+    return parts
 
 
 def _lightness(image: torch.Tensor) -> torch.Tensor:
