@@ -135,7 +135,7 @@ class PatchBank:
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.SEED)
             _, _, v = torch.svd_lowrank(sample - self.mean, q=min(dims + 8, *sample.shape), niter=2)
-        self.basis = v[:, :dims].T.contiguous()                        # (k, 4 p^2)
+        self.basis = v[:, :dims].T.contiguous()                        # (k, C p^2)
         # every grid patch's coordinates at once: a strided convolution with the basis
         filters = self.basis.view(dims, self.searched.shape[0], patch, patch)
         projected = F.conv2d(self.searched[None], filters, stride=stride)[0].flatten(1)
@@ -188,7 +188,7 @@ class Palette:
         under `weight`, for `match` to keep part of."""
         return _quantiles(self.project(photo[0].reshape(3, -1).T)[_inside(weight)], self.levels)[:, 0]
 
-    def match(self, x: torch.Tensor, weight: torch.Tensor, tones: torch.Tensor | None = None) -> torch.Tensor:
+    def match(self, x: torch.Tensor, weight: torch.Tensor, tones: torch.Tensor) -> torch.Tensor:
         """`x` with the colours under `weight` given the painting's histogram.
 
         Each principal axis is matched on its own by quantiles (a decorrelated per-channel
@@ -202,8 +202,6 @@ class Palette:
         src = self.project(x[0].reshape(3, -1).T)                  # (P, 3)
         src_q = _quantiles(src[_inside(weight)], self.levels)
         target = self.quantiles.clone()
-        if tones is None:
-            tones = src_q[:, 0]
         target[:, 0] += TONE_KEEP * (tones - target[:, 0])
         out = torch.stack([_interp(src[:, c], src_q[:, c], target[:, c]) for c in range(3)], 1)
         return (out @ self.axes + self.mean).T.reshape(x.shape).clamp(0, 1)
@@ -354,7 +352,7 @@ def synthesize(content: torch.Tensor, masks: list[torch.Tensor], styles: list[to
                 for _ in range(plan.rounds):  # too big for this crop or painting
                     step()
                 continue
-            banks = [_kept(cache, ("patches", k, tuple(p.shape), str(p.device), patch, gw),
+            banks = [_kept(cache, ("patches", k, tuple(p.shape), str(p.device), patch, gw, plan.edge_guide),
                            lambda p=p, g=g, u=u: PatchBank(p, g, patch, u))
                      for k, p, g, u in zip(keys, painted, style_guides, allowed)]
             if any(bank.empty for bank in banks):  # no whole patch of this size to copy
@@ -460,7 +458,8 @@ def _edges(image: torch.Tensor, region: torch.Tensor | None = None) -> torch.Ten
     values = magnitude.flatten()
     if region is not None and int((region > 0.5).sum()) >= 16:
         values = values[region.flatten() > 0.5]
-    scaled = magnitude / (torch.quantile(values, 0.9) + 1e-4)
+    top = _quantiles(values[:, None], torch.tensor([0.9], device=values.device))[0, 0]
+    scaled = magnitude / (top + 1e-4)
     return EDGE_SCALE * (scaled - EDGE_FLOOR).clamp(0, 2 - EDGE_FLOOR)
 
 
