@@ -24,12 +24,16 @@ def bounds(mask: np.ndarray) -> Rect | None:
     return Rect(int(cols[0]), int(rows[0]), int(cols[-1] - cols[0]) + 1, int(rows[-1] - rows[0]) + 1)
 
 
+def around(mask: np.ndarray, pad: int) -> Rect:
+    """The non-empty mask's bounds plus `pad` pixels on every side, kept inside the image."""
+    return bounds(mask).pad(pad).intersect(whole(mask))
+
+
 def crop_rect(mask: np.ndarray, margin: float, min_pad: int = 8) -> Rect:
     """The non-empty mask's bounds plus context on every side (`margin` times its longer side,
     at least `min_pad` pixels), kept inside the image."""
     rect = bounds(mask)
-    pad = max(min_pad, round(margin * max(rect.width, rect.height)))
-    return rect.pad(pad).intersect(whole(mask))
+    return around(mask, max(min_pad, round(margin * max(rect.width, rect.height))))
 
 
 def blend(original: np.ndarray, result: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ from maskstyle_wire.contract import HARMONIZE
 from maskstyle_wire.geometry import Rect
 
 from ..errors import InputError
-from .composite import bounds, crop_rect, paste, whole
+from .composite import around, crop_rect, paste
 from .devices import pick_device
 from .inputs import check_inputs, check_params
 from .patch_synthesis import PLANS, rounds_of, synthesize
@@ -232,7 +232,7 @@ def photo_layer(crop: np.ndarray, mask: np.ndarray, strength: float, width: int,
 def photo_rect(mask: np.ndarray, width: int) -> Rect:
     """The mask's bounds plus room for the ring and the feather, inside the image."""
     pad = ring_width(mask) + width + 4
-    return bounds(mask).pad(pad).intersect(whole(mask))
+    return around(mask, pad)
 
 
 def _photo(image, mask, strength, tracker: Tracker, layer_name) -> Result:

@@ -230,12 +230,17 @@ def _interp(values: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.T
 
 def edge_weight(content: torch.Tensor) -> torch.Tensor:
     """0..1 map of the photo's edges (gradient magnitude, smoothed, normalised)."""
-    gray = content.mean(dim=1, keepdim=True)
-    gx = gray[..., :, 2:] - gray[..., :, :-2]
-    gy = gray[..., 2:, :] - gray[..., :-2, :]
-    mag = (F.pad(gx, (1, 1, 0, 0)) ** 2 + F.pad(gy, (0, 0, 1, 1)) ** 2).sqrt()
+    mag = _gradient_magnitude(content.mean(dim=1, keepdim=True), "constant")
     mag = F.avg_pool2d(mag, 5, 1, 2, count_include_pad=False)
     return (mag / (torch.quantile(mag.flatten(), 0.95) + 1e-6)).clamp(0, 1)
+
+
+def _gradient_magnitude(gray: torch.Tensor, border: str) -> torch.Tensor:
+    """|grad| of a (1, 1, H, W) image by central differences; the border rows and columns
+    take `border` padding of the differences ("constant": 0, or "replicate")."""
+    gx = F.pad(gray[..., :, 2:] - gray[..., :, :-2], (1, 1, 0, 0), mode=border)
+    gy = F.pad(gray[..., 2:, :] - gray[..., :-2, :], (0, 0, 1, 1), mode=border)
+    return (gx ** 2 + gy ** 2).sqrt()
 
 
 def _padded(x: torch.Tensor, patch: int, gap: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -451,10 +456,7 @@ def _edges(image: torch.Tensor, region: torch.Tensor | None = None) -> torch.Ten
     alike in the search; capped at twice that percentile. Values below EDGE_FLOOR count
     as no edge: otherwise a flat sky could only take the painting's few flattest patches,
     copied over and over into visible tiles, instead of its softer strokes."""
-    layout = _layout(image)
-    gx = F.pad(layout[..., :, 2:] - layout[..., :, :-2], (1, 1, 0, 0), mode="replicate")
-    gy = F.pad(layout[..., 2:, :] - layout[..., :-2, :], (0, 0, 1, 1), mode="replicate")
-    magnitude = (gx ** 2 + gy ** 2).sqrt()
+    magnitude = _gradient_magnitude(_layout(image), "replicate")
     values = magnitude.flatten()
     if region is not None and int((region > 0.5).sum()) >= 16:
         values = values[region.flatten() > 0.5]

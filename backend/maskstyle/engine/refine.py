@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .composite import bounds, whole
+from .composite import around, bounds
 from .guided import feather
 from .mincut import colour_log_ratio, contrast_weights, min_cut
 from .progress import Tracker
@@ -58,7 +58,7 @@ def refine(image: np.ndarray, hint: np.ndarray, tracker: Tracker, band: float | 
     # GrabCut learns the background from the whole crop: for a box, keep it near the box
     reach = BOX_CONTEXT if box else SURE_OUTSIDE
     margin = round((reach + 1) * band + 0.1 * max(outline.width, outline.height)) + 8
-    rect = outline.pad(margin).intersect(whole(hint))
+    rect = around(hint, margin)
     crop, crop_hint = image[rect.slices], hint[rect.slices]
 
     scale = min(1.0, WORK_SIDE / max(crop.shape[:2]))

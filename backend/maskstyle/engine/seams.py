@@ -27,7 +27,7 @@ from maskstyle_wire.contract import STYLIZE
 
 from ..errors import InputError
 from . import seam_mrf
-from .composite import bounds, whole
+from .composite import around
 
 SEAMS = STYLIZE.param("seam").values  # none, feather, graphcut
 UNARY_WEIGHT = 1.0  # graphcut: pull towards the feather, relative to the band's mean |S-O|^2
@@ -83,7 +83,7 @@ def graphcut(stylized: np.ndarray, original: np.ndarray, mask: np.ndarray, width
     if not inband.any():
         return mask.copy()
     # Work on the band's bounds plus one pixel, whose outer ring is fixed by the mask.
-    rect = bounds(inband).pad(1).intersect(whole(mask))
+    rect = around(inband, 1)
     box = rect.slices
     free = inband[box]
     if width > SOLVE_WIDTH:
