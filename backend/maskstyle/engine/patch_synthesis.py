@@ -23,7 +23,10 @@ from large to small patches, each round:
 At the end, each band of the lightness's Laplacian pyramid, split into four directions, is
 given the painting's histogram for that band and direction (Heeger and Bergen 1995), so the
 contrast at every scale and in every direction, down to the canvas grain and the strokes'
-slant, is the painting's and not the smoother one that averaging patches leaves.
+slant, is the painting's and not the smoother one that averaging patches leaves. Before
+that, a band that no longer follows the photo's same band (correlation under
+STRUCTURE_FLOOR) gets back just enough of it: where the painting's marks are denser than
+the photo's detail, that is what keeps a carved door's panels in the stained glass.
 The search only visits patches that touch the selection, so a small selection costs
 little. Regions (several masks, each with its own painting) search each painting for
 the patches centred in its own region. The parameters were chosen by eye and with the
@@ -49,6 +52,7 @@ MAX_STYLE_RATIO = 3.0       # the painting's longest side, at most this times th
 INITIAL_NOISE = 0.2         # noise added to the colour-moved photo at the coarsest scale
 EDGE_SCALE = 0.25           # the edge guide's values, as a share of the lightness range
 ORIENTATIONS = 4            # directions per band in the final texture matching
+STRUCTURE_FLOOR = 0.7       # least correlation of each texture band but the finest with the photo's
 EDGE_FLOOR = 0.3            # edges weaker than this share of the 90th percentile count as none
 
 
@@ -375,16 +379,22 @@ def synthesize(content: torch.Tensor, masks: list[torch.Tensor], styles: list[to
                 x = (x + fuse * moved) / (1.0 + fuse)
                 x = _match_regions(x, region_ws, palettes, owner, tones)
                 step()
-    return _match_region_bands(x, region_ws, painted, owner)
+    return _match_region_bands(x, region_ws, painted, owner, c)
 
 
-def match_bands(x: torch.Tensor, weight: torch.Tensor, style: torch.Tensor, levels: int = 4) -> torch.Tensor:
+def match_bands(x: torch.Tensor, weight: torch.Tensor, style: torch.Tensor,
+                photo: torch.Tensor | None = None, levels: int = 4) -> torch.Tensor:
     """`x` with each oriented band of its lightness given, under `weight`, the histogram of
     the painting's same band (Heeger and Bergen 1995): the contrast at each scale and in
     each direction, the fine canvas and the brush strokes' slant included, becomes the
     painting's. The bands are those of a Laplacian pyramid, each split into ORIENTATIONS
     directions (`_orientations`), as Heeger and Bergen's steerable pyramid splits them. The
-    low-pass rest and the colours are kept."""
+    low-pass rest and the colours are kept, and so is each band's mean under `weight`: a
+    coarse band's mean is how much lighter or darker the region is than its surroundings.
+
+    With the `photo`, a band that has lost the photo's shapes at its scale first gets back
+    just enough of the photo's same band (`_keep_structure`); the finest band, the canvas
+    grain, is left to the painting."""
     def pyramid(img):
         bands = []
         for _ in range(levels):
@@ -397,24 +407,61 @@ def match_bands(x: torch.Tensor, weight: torch.Tensor, style: torch.Tensor, leve
     lightness = _lightness(x)
     bands, out = pyramid(lightness)
     style_bands, _ = pyramid(_lightness(style))
-    levels_q = torch.linspace(0, 1, 65, device=x.device)
+    photo_bands = pyramid(_lightness(photo))[0] if photo is not None else [None] * levels
     w = weight
     matched = []
-    for band, style_band in zip(bands, style_bands):
+    for level, (band, style_band, photo_band) in enumerate(zip(bands, style_bands, photo_bands)):
         inside = w.reshape(-1) > 0.5
-        total = torch.zeros_like(band).reshape(-1)
-        for part, style_part in zip(_orientations(band), _orientations(style_band)):
-            flat = part.reshape(-1)
-            if int(inside.sum()) >= 16:
-                src_q = _quantiles(flat[inside, None], levels_q)[:, 0]
-                ref_q = _quantiles(style_part.reshape(-1, 1), levels_q)[:, 0]
-                flat = _interp(flat, src_q, ref_q)
-            total = total + flat
-        matched.append(total.reshape(band.shape))
         w = F.avg_pool2d(w, 2, ceil_mode=True)
+        if int(inside.sum()) < 16:
+            matched.append(band)
+            continue
+        if photo_band is not None and level > 0:
+            band = _keep_structure(band, photo_band, inside)
+        parts = zip(_orientations(band), _orientations(style_band))
+        matched.append(sum(_match_histogram(part, style_part, inside) for part, style_part in parts))
     for band in reversed(matched):
         out = F.interpolate(out, size=band.shape[-2:], mode="bilinear", align_corners=False) + band
     return (x + (out - lightness)).clamp(0, 1)
+
+
+def _match_histogram(part: torch.Tensor, style_part: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """`part` with its values under `inside` given the spread of `style_part`'s (their
+    quantiles about each one's mean), keeping its own mean there. Values beyond the range
+    seen inside (outside the region, say a strong edge just past its border) move with
+    the range's ends but are not stretched: stretched, they would be upsampled back into
+    the region's rim."""
+    levels = torch.linspace(0, 1, 65, device=part.device)
+    flat = part.reshape(-1)
+    offset = flat[inside].mean()
+    src_q = _quantiles(flat[inside, None] - offset, levels)[:, 0]
+    ref = style_part.reshape(-1, 1)
+    ref_q = _quantiles(ref - ref.mean(), levels)[:, 0]
+    centred = flat - offset
+    within = centred.clamp(float(src_q[0]), float(src_q[-1]))
+    return (_interp(within, src_q, ref_q) + (centred - within) + offset).reshape(part.shape)
+
+
+def _keep_structure(band: torch.Tensor, photo_band: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """`band` plus just enough of the photo's same band that the two correlate at least
+    STRUCTURE_FLOOR under `inside`. Where the painting's marks are denser than the photo's
+    detail (thin lead lines over a dark carved door), the synthesis fills the shapes with
+    marks at random and the band no longer follows the photo; this draws the shapes back
+    in at that scale, and the histogram matching after it keeps the painting's contrast.
+    With both bands at unit spread and correlation rho, band + beta * photo correlates
+    (rho + beta) / sqrt(1 + 2 beta rho + beta^2) with the photo, which is the floor t for
+    beta = t sqrt(1 - rho^2) / sqrt(1 - t^2) - rho."""
+    a, b = band.reshape(-1)[inside], photo_band.reshape(-1)[inside]
+    a, b = a - a.mean(), b - b.mean()
+    spread_a, spread_b = a.std(), b.std()
+    if float(spread_a) < 1e-6 or float(spread_b) < 1e-6:
+        return band
+    rho = float((a * b).mean() / (spread_a * spread_b))
+    floor = STRUCTURE_FLOOR
+    if rho >= floor:
+        return band
+    beta = floor * (1 - rho ** 2) ** 0.5 / (1 - floor ** 2) ** 0.5 - rho
+    return band + beta * (spread_a / spread_b) * photo_band
 
 
 def _orientations(band: torch.Tensor, k: int | None = None) -> list[torch.Tensor]:
@@ -480,9 +527,10 @@ def _layout(image: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(F.pad(_lightness(image), (2, 2, 2, 2), mode="replicate"), 5, 1)
 
 
-def _match_region_bands(x, weights, paintings, owner):
-    """`x` with each region's texture bands matched to its painting's (`match_bands`)."""
-    return _per_region(x, weights, owner, lambda i, w: match_bands(x, w, paintings[i]))
+def _match_region_bands(x, weights, paintings, owner, photo):
+    """`x` with each region's texture bands matched to its painting's (`match_bands`),
+    keeping the `photo`'s shapes."""
+    return _per_region(x, weights, owner, lambda i, w: match_bands(x, w, paintings[i], photo))
 
 
 def _match_regions(x, weights, palettes, owner, tones):
