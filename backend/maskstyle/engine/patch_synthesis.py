@@ -25,7 +25,7 @@ given the painting's histogram for that band and direction (Heeger and Bergen 19
 contrast at every scale and in every direction, down to the canvas grain and the strokes'
 slant, is the painting's and not the smoother one that averaging patches leaves. Before
 that, a band that no longer follows the photo's same band (correlation under
-STRUCTURE_FLOOR) gets back just enough of it: where the painting's marks are denser than
+STRUCTURE_FLOORS) gets back just enough of it: where the painting's marks are denser than
 the photo's detail, that is what keeps a carved door's panels in the stained glass.
 The search only visits patches that touch the selection, so a small selection costs
 little. Regions (several masks, each with its own painting) search each painting for
@@ -52,7 +52,7 @@ MAX_STYLE_RATIO = 3.0       # the painting's longest side, at most this times th
 INITIAL_NOISE = 0.2         # noise added to the colour-moved photo at the coarsest scale
 EDGE_SCALE = 0.25           # the edge guide's values, as a share of the lightness range
 ORIENTATIONS = 4            # directions per band in the final texture matching
-STRUCTURE_FLOOR = 0.7       # least correlation of each texture band but the finest with the photo's
+STRUCTURE_FLOORS = (0.5, 0.7)  # least correlation of a texture band with the photo's: finest, the others
 EDGE_FLOOR = 0.3            # edges weaker than this share of the 90th percentile count as none
 
 
@@ -393,8 +393,9 @@ def match_bands(x: torch.Tensor, weight: torch.Tensor, style: torch.Tensor,
     coarse band's mean is how much lighter or darker the region is than its surroundings.
 
     With the `photo`, a band that has lost the photo's shapes at its scale first gets back
-    just enough of the photo's same band (`_keep_structure`); the finest band, the canvas
-    grain, is left to the painting."""
+    just enough of the photo's same band (`_keep_structure`): to a correlation of 0.7 with
+    it, and of 0.5 for the finest band, which is mostly the canvas grain but also holds a
+    house's windows (STRUCTURE_FLOORS)."""
     def pyramid(img):
         bands = []
         for _ in range(levels):
@@ -416,8 +417,8 @@ def match_bands(x: torch.Tensor, weight: torch.Tensor, style: torch.Tensor,
         if int(inside.sum()) < 16:
             matched.append(band)
             continue
-        if photo_band is not None and level > 0:
-            band = _keep_structure(band, photo_band, inside)
+        if photo_band is not None:
+            band = _keep_structure(band, photo_band, inside, STRUCTURE_FLOORS[min(level, 1)])
         parts = zip(_orientations(band), _orientations(style_band))
         matched.append(sum(_match_histogram(part, style_part, inside) for part, style_part in parts))
     for band in reversed(matched):
@@ -442,9 +443,10 @@ def _match_histogram(part: torch.Tensor, style_part: torch.Tensor, inside: torch
     return (_interp(within, src_q, ref_q) + (centred - within) + offset).reshape(part.shape)
 
 
-def _keep_structure(band: torch.Tensor, photo_band: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+def _keep_structure(band: torch.Tensor, photo_band: torch.Tensor, inside: torch.Tensor,
+                    floor: float) -> torch.Tensor:
     """`band` plus just enough of the photo's same band that the two correlate at least
-    STRUCTURE_FLOOR under `inside`. Where the painting's marks are denser than the photo's
+    `floor` under `inside`. Where the painting's marks are denser than the photo's
     detail (thin lead lines over a dark carved door), the synthesis fills the shapes with
     marks at random and the band no longer follows the photo; this draws the shapes back
     in at that scale, and the histogram matching after it keeps the painting's contrast.
@@ -457,7 +459,6 @@ def _keep_structure(band: torch.Tensor, photo_band: torch.Tensor, inside: torch.
     if float(spread_a) < 1e-6 or float(spread_b) < 1e-6:
         return band
     rho = float((a * b).mean() / (spread_a * spread_b))
-    floor = STRUCTURE_FLOOR
     if rho >= floor:
         return band
     beta = floor * (1 - rho ** 2) ** 0.5 / (1 - floor ** 2) ** 0.5 - rho
