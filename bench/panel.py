@@ -193,7 +193,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pairs", type=int, default=None, help="run only the first N (after --only)")
     ap.add_argument("--only", default="", help="run only pairs whose photo-painting-mask name has this")
-    ap.add_argument("--out-dir", default="docs/img/panel", help="contact sheets go here")
+    ap.add_argument("--out-dir", help="contact sheets go here (default: docs/img/SET)")
     ap.add_argument("--table", help="also write the markdown table here")
     args = ap.parse_args()
 
@@ -202,7 +202,7 @@ def main():
         sys.exit(f"no photos at {data}: pass --data, the folder holding content/, style/ and segment/")
     pairs = [p for p in SETS[args.set] if args.only in pair_name(p)]
     pairs = pairs[:args.pairs]
-    out_dir = Path(args.out_dir)
+    out_dir = Path(args.out_dir or f"docs/img/{args.set}")
     out_dir.mkdir(parents=True, exist_ok=True)
     extra = {k: v for k, v in (("method", args.method), ("iterations", args.iterations)) if v is not None}
     options = StylizeOptions(quality=args.quality, encoder=args.encoder, strength=args.strength,
